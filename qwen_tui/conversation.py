@@ -1,0 +1,142 @@
+"""Plain data shared by every layer: messages, generation settings and stats. No I/O, no UI."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from enum import StrEnum
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant"]
+
+
+class StopReason(StrEnum):
+    EOS = "eos"
+    """The model ended its reply."""
+    MAX_TOKENS = "max_tokens"
+    """The reply reached max_new_tokens."""
+    STOPPED = "stopped"
+    """The user stopped it (escape / ctrl-c)."""
+    ERROR = "error"
+    """Generation raised; the partial text is kept."""
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Sampling settings of one session; new sessions start from the config defaults."""
+
+    temperature: float = 0.7
+    """0 means greedy decoding."""
+    top_p: float = 0.8
+    """Nucleus sampling: keep the smallest token set whose probability reaches this."""
+    top_k: int = 20
+    """Sample among the k most likely tokens (0 = no limit)."""
+    repetition_penalty: float = 1.05
+    """>1 discourages repeating tokens already in the context."""
+    max_new_tokens: int = 512
+    """Upper bound on the reply length in tokens."""
+    seed: int | None = None
+    """Fixed seed for reproducible sampling; None = random."""
+
+    def with_changes(self, **changes: Any) -> GenerationSettings:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GenerationSettings:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class GenerationStats:
+    """What one reply cost; shown under the reply and saved with it."""
+
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+    ttft_s: float | None = None
+    """Seconds from the request to the first generated token."""
+    decode_tok_s: float | None = None
+    """Tokens per second after the first one."""
+    total_s: float = 0.0
+    stop_reason: StopReason = StopReason.EOS
+    dropped_turns: int = 0
+    """Oldest turns left out because the history did not fit the context window."""
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["stop_reason"] = str(self.stop_reason)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GenerationStats:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if "stop_reason" in values:
+            values["stop_reason"] = StopReason(values["stop_reason"])
+        return cls(**values)
+
+
+@dataclass
+class Message:
+    role: Role
+    content: str
+    created: float = field(default_factory=time.time)
+    stats: GenerationStats | None = None
+    """Assistant replies only."""
+    incomplete: bool = False
+    """True while a reply is still streaming (or its process died mid-reply)."""
+
+    @property
+    def stopped(self) -> bool:
+        return self.stats is not None and self.stats.stop_reason is StopReason.STOPPED
+
+    @property
+    def error(self) -> str | None:
+        return self.stats.error if self.stats else None
+
+
+DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
+
+
+def new_session_id() -> str:
+    """Sortable by creation time, unique enough for one user's folder, safe as a file name."""
+    import secrets
+
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+@dataclass
+class Session:
+    """One conversation as the user sees it in the sidebar."""
+
+    id: str = field(default_factory=new_session_id)
+    title: str = ""
+    created: float = field(default_factory=time.time)
+    updated: float = field(default_factory=time.time)
+    model: str = ""
+    """Name of the model that answered last (informational; any model can continue)."""
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    settings: GenerationSettings = field(default_factory=GenerationSettings)
+    messages: list[Message] = field(default_factory=list)
+
+    def chat_messages(self) -> list[Message]:
+        """The system prompt followed by the turns: what the engine is asked to continue."""
+        return [Message("system", self.system_prompt, created=self.created), *self.messages]
+
+    def add(self, role: Role, content: str) -> Message:
+        message = Message(role, content)
+        self.messages.append(message)
+        self.updated = message.created
+        if not self.title and role == "user":
+            self.title = title_from_text(content)
+        return message
+
+
+def title_from_text(text: str, limit: int = 60) -> str:
+    """A one-line title from the first user message."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"

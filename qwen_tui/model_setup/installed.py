@@ -1,0 +1,118 @@
+"""Installed (quantized) models: `<data>/models/<name>/` plus a manifest written last.
+
+A folder counts as a model only when its manifest exists: quantizing builds in a staging
+folder and renames it into place, so an interrupted run never looks like a usable model.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+MANIFEST_NAME = "qwen-tui-model.json"
+STAGING_SUFFIX = ".partial"
+
+
+class ModelNotFoundError(LookupError):
+    """No installed model matches; the message says how to get one."""
+
+
+@dataclass(frozen=True)
+class ModelManifest:
+    name: str
+    """Short name shown by `qwen-tui models` and accepted by --model."""
+    source: str
+    """Hub repo id, GGUF path or local folder it was made from."""
+    arch: str
+    """transformers architecture class, e.g. Qwen2ForCausalLM."""
+    model_type: str
+    low_bit: str
+    context_length: int
+    trust_remote_code: bool = False
+    """The folder holds model code that must run to load it (recorded consent)."""
+    optimize_model: bool = True
+    """bigdl's optimize_model flag at save time; loading must pass the same value."""
+    attn_implementation: str | None = None
+    """`eager` for Llama-architecture models: bigdl + transformers 4.37 SDPA drops the causal mask."""
+    revision: str | None = None
+    size_bytes: int = 0
+    created: float = 0.0
+    versions: dict[str, str] = field(default_factory=dict)
+    """bigdl-llm and transformers versions that wrote it."""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelManifest:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class InstalledModel:
+    path: Path
+    manifest: ModelManifest
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+
+def read_manifest(model_dir: Path) -> ModelManifest:
+    data = json.loads((model_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
+    return ModelManifest.from_dict(data)
+
+
+def write_manifest(model_dir: Path, manifest: ModelManifest) -> None:
+    tmp = model_dir / (MANIFEST_NAME + ".tmp")
+    tmp.write_text(manifest.to_json(), encoding="utf-8")
+    tmp.replace(model_dir / MANIFEST_NAME)
+
+
+def list_installed(models_dir: Path) -> list[InstalledModel]:
+    """Every complete model folder, by name; staging folders and folders without manifest skipped."""
+    if not models_dir.is_dir():
+        return []
+    found = []
+    for child in sorted(models_dir.iterdir()):
+        if not child.is_dir() or child.name.endswith(STAGING_SUFFIX):
+            continue
+        try:
+            found.append(InstalledModel(child, read_manifest(child)))
+        except (OSError, ValueError, TypeError):
+            continue  # not a model folder (or a damaged manifest): `doctor` reports these
+    return found
+
+
+def find_installed(models_dir: Path, name: str) -> InstalledModel:
+    """Look a model up by short name or by the repo id / path it was made from."""
+    installed = list_installed(models_dir)
+    for model in installed:
+        if name in (model.name, model.manifest.source):
+            return model
+    names = ", ".join(m.name for m in installed) or "none"
+    raise ModelNotFoundError(
+        f"model {name!r} is not installed (installed: {names}). "
+        "Get one with `qwen-tui setup REPO_ID` or `qwen-tui import PATH`."
+    )
+
+
+def model_name_for(source: str) -> str:
+    """Short folder-safe name from a repo id or path: Qwen/Qwen-1_8B-Chat -> qwen-1_8b-chat."""
+    base = source.rstrip("/").rsplit("/", 1)[-1]
+    for suffix in (".gguf", ".GGUF"):
+        base = base.removesuffix(suffix)
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in base).strip(".-")
+    return safe.lower() or "model"
+
+
+def folder_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def remove_installed(model: InstalledModel) -> None:
+    shutil.rmtree(model.path)

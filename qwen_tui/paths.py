@@ -1,0 +1,87 @@
+"""Every on-disk location qwen-tui uses, in one place.
+
+`QWEN_TUI_HOME` overrides all of them (tests and shared servers use it); otherwise the
+per-OS folders from platformdirs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+HOME_ENV = "QWEN_TUI_HOME"
+APP_NAME = "qwen-tui"
+
+
+@dataclass(frozen=True)
+class Paths:
+    config_file: Path
+    """The user's config.toml: read, never rewritten by the app."""
+    data_dir: Path
+    """Sessions and models live under here."""
+    state_dir: Path
+    """What the app writes for itself: state.toml, logs."""
+    cache_dir: Path
+    """Downloads in progress and other re-creatable files."""
+
+    @property
+    def sessions_dir(self) -> Path:
+        return self.data_dir / "sessions"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def downloads_dir(self) -> Path:
+        return self.cache_dir / "downloads"
+
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / "state.toml"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    def as_dict(self) -> dict[str, Path]:
+        return {
+            "config": self.config_file,
+            "data": self.data_dir,
+            "sessions": self.sessions_dir,
+            "models": self.models_dir,
+            "downloads": self.downloads_dir,
+            "state": self.state_dir,
+            "logs": self.log_dir,
+        }
+
+
+def get_paths() -> Paths:
+    home = os.environ.get(HOME_ENV)
+    if home:
+        root = Path(home).expanduser().resolve()
+        return Paths(
+            config_file=root / "config.toml",
+            data_dir=root / "data",
+            state_dir=root / "state",
+            cache_dir=root / "cache",
+        )
+    import platformdirs
+
+    return Paths(
+        config_file=Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml",
+        data_dir=Path(platformdirs.user_data_dir(APP_NAME)),
+        state_dir=Path(platformdirs.user_state_dir(APP_NAME)),
+        cache_dir=Path(platformdirs.user_cache_dir(APP_NAME)),
+    )
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create `path` (and parents) readable by the owner only: sessions hold private text."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        os.chmod(path, 0o700)
+    except OSError:
+        pass  # not ours to change (e.g. a shared mount); the files inside are still 0600
+    return path
