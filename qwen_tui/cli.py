@@ -1,7 +1,85 @@
-"""Entry point: argument parsing only, then hand over."""
+"""Entry point: argument parsing, then hand over to the app or a headless command.
+
+Exit codes: 0 ok, 2 usage or config error, 3 model missing or damaged, 130 interrupted.
+"""
 
 from __future__ import annotations
 
+import argparse
+import sys
+from collections.abc import Callable, Sequence
 
-def main(argv: list[str] | None = None) -> int:
-    raise SystemExit("not yet")
+from qwen_tui import __version__
+
+EXIT_OK, EXIT_USAGE, EXIT_NO_MODEL, EXIT_INTERRUPTED = 0, 2, 3, 130
+
+
+class CliError(Exception):
+    """A message for stderr and an exit status; raised by commands, printed by main()."""
+
+    def __init__(self, message: str, status: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qwen-tui",
+        description="Chat with local INT4 Qwen models in the terminal. "
+        "Without a command, opens the chat app.",
+    )
+    parser.add_argument("--version", action="version", version=f"qwen-tui {__version__}")
+    parser.add_argument("--model", help="installed model name or repo id to open")
+    parser.add_argument("--session", metavar="ID", help="open this saved session")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    ask = commands.add_parser("ask", help="answer one prompt on stdout (headless)")
+    ask.add_argument("prompt", nargs="?", help="the prompt; '-' or absent reads stdin")
+    ask.add_argument("--model", dest="ask_model", metavar="NAME", help="installed model to use")
+    ask.add_argument("--system", metavar="TEXT", help="system prompt (new sessions)")
+    where = ask.add_mutually_exclusive_group()
+    where.add_argument("--session", dest="ask_session", metavar="ID", help="continue a session")
+    where.add_argument("--new-session", action="store_true", help="print the new session's id")
+    ask.add_argument("--max-tokens", type=int, metavar="N", help="reply length limit")
+    ask.add_argument("--temperature", type=float, metavar="T", help="0 = greedy")
+    ask.add_argument("--stats", action="store_true", help="print TTFT, tok/s, tokens to stderr")
+
+    models = commands.add_parser("models", help="list installed models")
+    models.add_argument("--available", action="store_true", help="also list the catalog")
+    commands.add_parser("sessions", help="list saved sessions")
+
+    imp = commands.add_parser("import", help="quantize a local .gguf file or model folder")
+    imp.add_argument("path", help="a Llama-architecture .gguf file or a transformers folder")
+    imp.add_argument("--name", help="installed name (default: from the file name)")
+    imp.add_argument("--low-bit", default=None, help="sym_int4 (default), asym_int4, sym_int8, nf4")
+    imp.add_argument("--trust-remote-code", action="store_true", help="allow the folder's code")
+
+    rm = commands.add_parser("rm", help="remove an installed model")
+    rm.add_argument("name")
+    commands.add_parser("doctor", help="versions, CPU, kernels, paths: paste into bug reports")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from qwen_tui import commands
+    from qwen_tui.logs import setup_logging
+
+    args = build_parser().parse_args(argv)
+    handlers: dict[str | None, Callable[[argparse.Namespace], int]] = {
+        None: commands.run_app,
+        "ask": commands.ask,
+        "models": commands.models,
+        "sessions": commands.sessions,
+        "import": commands.import_model,
+        "rm": commands.remove_model,
+        "doctor": commands.doctor,
+    }
+    try:
+        setup_logging()
+        return handlers[args.command](args)
+    except CliError as error:
+        print(f"qwen-tui: {error}", file=sys.stderr)
+        return error.status
+    except KeyboardInterrupt:
+        print("\nqwen-tui: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

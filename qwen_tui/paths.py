@@ -6,6 +6,7 @@ per-OS folders from platformdirs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,8 +81,7 @@ def get_paths() -> Paths:
 def ensure_private_dir(path: Path) -> Path:
     """Create `path` (and parents) readable by the owner only: sessions hold private text."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
+    # Not ours to change on e.g. a shared mount: the files inside are still 0600.
+    with contextlib.suppress(OSError):
         os.chmod(path, 0o700)
-    except OSError:
-        pass  # not ours to change (e.g. a shared mount); the files inside are still 0600
     return path

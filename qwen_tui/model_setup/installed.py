@@ -36,7 +36,7 @@ class ModelManifest:
     optimize_model: bool = True
     """bigdl's optimize_model flag at save time; loading must pass the same value."""
     attn_implementation: str | None = None
-    """`eager` for Llama-architecture models: bigdl + transformers 4.37 SDPA drops the causal mask."""
+    """`eager` for Llama models: bigdl + transformers 4.37 SDPA drops the causal mask."""
     revision: str | None = None
     size_bytes: int = 0
     created: float = 0.0
@@ -74,7 +74,7 @@ def write_manifest(model_dir: Path, manifest: ModelManifest) -> None:
 
 
 def list_installed(models_dir: Path) -> list[InstalledModel]:
-    """Every complete model folder, by name; staging folders and folders without manifest skipped."""
+    """Every complete model folder by name; staging folders and folders without one skipped."""
     if not models_dir.is_dir():
         return []
     found = []

@@ -1,0 +1,372 @@
+"""User settings: `config.toml` read with tomllib into frozen, validated dataclasses.
+
+The file is the user's: qwen-tui reads it and never rewrites it. A missing file means all
+defaults. Anything wrong in it (a syntax error, an unknown key, a wrong type or a value out
+of range) raises ConfigError with a one-line message naming the file, line and key, e.g.
+`config.toml:7: [generation].top_p: expected a number in (0, 1], got 1.5`.
+`config.example.toml` documents every key; a test keeps it equal to the defaults here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import re
+import stat
+import tomllib
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from qwen_tui.conversation import DEFAULT_SYSTEM_PROMPT, GenerationSettings
+
+LOW_BIT_FORMATS = ("sym_int4", "asym_int4", "sym_int8", "nf4")
+
+DEFAULT_KEYS: dict[str, str] = {
+    "app.quit": "ctrl+q",
+    "session.new": "ctrl+n",
+    "session.regenerate": "ctrl+r",
+    "sidebar.toggle": "ctrl+b",
+    "generation.stop": "escape",
+    "app.help": "f1",
+    "session.settings": "ctrl+s",
+    "session.export": "ctrl+e",
+    "message.copy": "ctrl+y",
+    "model.switch": "ctrl+o",
+}
+"""Binding id -> default key: the ids a [keys] table may rebind (the UI declares the same)."""
+
+
+class ConfigError(Exception):
+    """config.toml cannot be used; str() is one line naming the file, line and key."""
+
+    def __init__(self, message: str, path: Path, line: int | None = None) -> None:
+        where = f"{path}:{line}" if line else str(path)
+        super().__init__(f"{where}: {message}")
+        self.path = path
+        self.line = line
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    default: str = ""
+    """Installed model name or repo id to open; "" = the only/first installed model (demo)."""
+    threads: int = 0
+    """CPU threads for generation; 0 = number of physical cores."""
+    low_bit: str = "sym_int4"
+    """Format for newly quantized models: sym_int4, asym_int4, sym_int8 or nf4."""
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    endpoint: str = ""
+    """Model hub URL; "" = the HF_ENDPOINT env var, else https://huggingface.co."""
+    token: str = ""
+    """Hub access token for gated repos; prefer the HF_TOKEN env var over storing it here."""
+    hf_transfer: bool = False
+    """Download large files with hf_transfer (faster on fast links)."""
+
+
+@dataclass(frozen=True)
+class UIConfig:
+    theme: str = "textual-dark"
+    """Textual theme name."""
+    show_stats: bool = True
+    """Show tokens, TTFT and tok/s under each reply."""
+    sidebar: bool = True
+    """Show the sessions sidebar at start."""
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """[model]: which model to open and how to run it."""
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    """[generation]: sampling defaults for new sessions."""
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    """[generation].system_prompt: system prompt of new sessions."""
+    hub: HubConfig = field(default_factory=HubConfig)
+    """[hub]: where models are downloaded from."""
+    ui: UIConfig = field(default_factory=UIConfig)
+    """[ui]: looks."""
+    keys: dict[str, str] = field(default_factory=dict)
+    """[keys]: binding id -> key(s), only the ones the user rebinds (App.set_keymap format)."""
+    path: Path | None = field(default=None, compare=False)
+    """The file read; None when there was none (all defaults)."""
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+    """Problems worth telling the user that do not stop the app (e.g. a readable token)."""
+
+
+# (section, key) -> (test, what a good value looks like); types are checked before these.
+Constraint = tuple[Callable[[Any], bool], str]
+_CONSTRAINTS: dict[tuple[str, str], Constraint] = {
+    ("model", "threads"): (lambda v: v >= 0, "an integer >= 0"),
+    ("model", "low_bit"): (lambda v: v in LOW_BIT_FORMATS, f"one of {', '.join(LOW_BIT_FORMATS)}"),
+    ("generation", "temperature"): (lambda v: v >= 0, "a number >= 0"),
+    ("generation", "top_p"): (lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    ("generation", "top_k"): (lambda v: v >= 0, "an integer >= 0"),
+    ("generation", "repetition_penalty"): (lambda v: v > 0, "a number > 0"),
+    ("generation", "max_new_tokens"): (lambda v: v >= 1, "an integer >= 1"),
+    ("hub", "endpoint"): (
+        lambda v: v == "" or _is_http_url(v),
+        'an http:// or https:// URL (or "" for the default)',
+    ),
+}
+# [generation] also holds the system prompt, which lives on Config, not GenerationSettings.
+_EXTRA_KEYS: dict[str, dict[str, type]] = {"generation": {"system_prompt": str}}
+_SECTIONS: dict[str, type] = {
+    "model": ModelConfig,
+    "generation": GenerationSettings,
+    "hub": HubConfig,
+    "ui": UIConfig,
+}
+_ALL_SECTIONS = (*_SECTIONS, "keys")
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Read `path` (default: paths.config_file); a missing file gives the defaults."""
+    if path is None:
+        from qwen_tui.paths import get_paths
+
+        path = get_paths().config_file
+    text = _read_text(path)
+    if text is None:
+        return Config()
+    data = _parse(text, path)
+    report = _Reporter(path, text)
+    # tomllib keeps the file's order, so the first mistake reported is the first in the file.
+    sections = {name: _section(name, value, report) for name, value in data.items()}
+    generation = dict(sections.get("generation", {}))
+    system_prompt = generation.pop("system_prompt", DEFAULT_SYSTEM_PROMPT)
+    hub = HubConfig(**sections.get("hub", {}))
+    return Config(
+        model=ModelConfig(**sections.get("model", {})),
+        generation=GenerationSettings(**generation),
+        system_prompt=system_prompt,
+        hub=hub,
+        ui=UIConfig(**sections.get("ui", {})),
+        keys=sections.get("keys", {}),
+        path=path,
+        warnings=_token_warnings(path, hub),
+    )
+
+
+# ---------------------------------------------------------------- reading the file
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise ConfigError("is a folder, expected a TOML file", path) from None
+    except OSError as error:
+        raise ConfigError(f"could not read: {error.strerror or error}", path) from None
+    try:
+        return raw.decode("utf-8-sig")  # tolerate the BOM some editors add
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise ConfigError(
+            f"not UTF-8 text (byte 0x{raw[error.start]:02x}); save the file as UTF-8", path, line
+        ) from None
+
+
+def _parse(text: str, path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        # Python 3.11's error has no line attribute; the position is in the message.
+        message = str(error)
+        match = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
+        if match:
+            reason = message[: match.start()]
+            line = int(match.group(1))
+            raise ConfigError(
+                f"TOML syntax error: {reason} (column {match.group(2)})", path, line
+            ) from None
+        line = text.count("\n") + 1 if "end of document" in message else None
+        raise ConfigError(f"TOML syntax error: {message}", path, line) from None
+
+
+# ---------------------------------------------------------------- validating
+
+
+def _section(name: str, value: Any, report: _Reporter) -> dict[str, Any]:
+    """The checked values of one top-level table."""
+    if name not in _ALL_SECTIONS:
+        report.unknown_top_level(name, value)
+    if not isinstance(value, dict):
+        report.fail(name, None, f"expected a table [{name}], got {_show(value)}")
+    return _keys(value, report) if name == "keys" else _section_values(name, value, report)
+
+
+def _section_values(section: str, table: dict[str, Any], report: _Reporter) -> dict[str, Any]:
+    types_by_key = _field_types(section)
+    values = {}
+    for key, value in table.items():
+        if key not in types_by_key:
+            report.unknown_key(section, key, list(types_by_key))
+        expected = types_by_key[key]
+        if not _has_type(value, expected):
+            report.fail(section, key, f"expected {_type_words(expected)}, got {_show(value)}")
+        test, wanted = _CONSTRAINTS.get((section, key), (lambda _: True, ""))
+        if not test(value):
+            report.fail(section, key, f"expected {wanted}, got {_show(value)}")
+        values[key] = float(value) if expected is float else value
+    return values
+
+
+@cache
+def _field_types(section: str) -> dict[str, Any]:
+    cls = _SECTIONS[section]
+    hints = typing.get_type_hints(cls)
+    found = {f.name: hints[f.name] for f in fields(cls)}
+    return found | _EXTRA_KEYS.get(section, {})
+
+
+def _keys(table: dict[str, Any], report: _Reporter) -> dict[str, str]:
+    for binding, keys in table.items():
+        if binding not in DEFAULT_KEYS:
+            report.unknown_key("keys", binding, list(DEFAULT_KEYS), what="binding id")
+        parts = keys.split(",") if isinstance(keys, str) else []
+        if not parts or not all(p.strip() and " " not in p.strip() for p in parts):
+            wanted = 'a key such as "ctrl+n" (or several: "ctrl+n,f2")'
+            report.fail("keys", binding, f"expected {wanted}, got {_show(keys)}")
+    return dict(table)
+
+
+def _has_type(value: Any, expected: Any) -> bool:
+    """TOML value check: bool is not a number, an int is fine for a float, no NaN/inf."""
+    if typing.get_origin(expected) in (typing.Union, types.UnionType):
+        return any(_has_type(value, option) for option in typing.get_args(expected))
+    if expected is float:
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        return number and math.isfinite(value)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(expected, type) and type(value) is expected
+
+
+def _type_words(expected: Any) -> str:
+    options = [o for o in typing.get_args(expected) if o is not type(None)] or [expected]
+    words = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+    return " or ".join(words.get(o, getattr(o, "__name__", str(o))) for o in options)
+
+
+def _show(value: Any, limit: int = 50) -> str:
+    """A TOML value the way the user wrote it, on one line (json escapes control chars)."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, dict):
+        text = "a table"
+    elif isinstance(value, str | list):
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    else:
+        text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _is_http_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def _token_warnings(path: Path, hub: HubConfig) -> tuple[str, ...]:
+    if not hub.token:
+        return ()
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return ()
+    if not mode & 0o077:
+        return ()
+    return (
+        f"{path} holds a hub token and other users can read it (mode {mode:04o}); "
+        f"run: chmod 600 {path} (or use the HF_TOKEN environment variable)",
+    )
+
+
+class _Reporter:
+    """Raises ConfigError for a section/key, with the line found by scanning the text."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        # Not splitlines(): TOML ends lines with \n only; \x0c, \u2028... are not breaks.
+        self.lines = text.split("\n")
+
+    def fail(self, section: str, key: str | None, problem: str) -> typing.NoReturn:
+        name = f"[{section}].{_toml_key(key)}" if key is not None else f"[{section}]"
+        raise ConfigError(f"{name}: {problem}", self.path, self._line(section, key))
+
+    def unknown_top_level(self, name: str, value: Any) -> typing.NoReturn:
+        if isinstance(value, dict):
+            close = difflib.get_close_matches(name, _ALL_SECTIONS, n=1)
+            hint = f"did you mean [{close[0]}]?" if close else _known("sections", _ALL_SECTIONS)
+            self.fail(name, None, f"unknown section, {hint}")
+        home = [s for s in _SECTIONS if name in _field_types(s)]
+        hint = f"put it under [{home[0]}]" if home else _known("sections", _ALL_SECTIONS)
+        raise ConfigError(
+            f"{name}: unknown top-level key, {hint}", self.path, self._line(None, name)
+        )
+
+    def unknown_key(
+        self, section: str, key: str, known: list[str], what: str = "key"
+    ) -> typing.NoReturn:
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"did you mean {_toml_key(close[0])}?" if close else _known(f"{what}s", known)
+        self.fail(section, key, f"unknown {what}, {hint}")
+
+    def _line(self, section: str | None, key: str | None) -> int | None:
+        """Where the key (or section) is written; approximate, good enough to look at."""
+        start, end = 0, len(self.lines)
+        header = self._find(_header_pattern(section), 0, end) if section is not None else None
+        if header is not None:
+            if key is None:
+                return header + 1
+            start = header
+            following = self._find(_ANY_HEADER, header + 1, end)
+            end = following if following is not None else end
+        target = key if key is not None else section
+        if target is None:
+            return None
+        pattern = _key_pattern(target)
+        found = self._find(pattern, start, end)
+        if found is None:  # dotted keys or inline tables elsewhere: `model.threads = 2`
+            found = self._find(pattern, 0, len(self.lines))
+        return found + 1 if found is not None else None
+
+    def _find(self, pattern: re.Pattern[str], start: int, end: int) -> int | None:
+        for index in range(start, end):
+            line = self.lines[index]
+            if pattern.search(line) and not line.lstrip().startswith("#"):
+                return index
+        return None
+
+
+_ANY_HEADER = re.compile(r"^\s*\[")
+
+
+def _header_pattern(section: str) -> re.Pattern[str]:
+    name = re.escape(section)
+    return re.compile(rf"""^\s*\[\s*(?:{name}|"{name}"|'{name}')\s*\]""")
+
+
+def _key_pattern(key: str) -> re.Pattern[str]:
+    name = re.escape(key)
+    return re.compile(rf"""(?:^|[\s{{,.])(?:{name}|"{name}"|'{name}')\s*[=.\]]""")
+
+
+def _toml_key(key: str) -> str:
+    """A key as TOML needs it written: binding ids like session.new need quotes."""
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key, ensure_ascii=False)
+
+
+def _known(what: str, names: typing.Iterable[str]) -> str:
+    return f"known {what}: {', '.join(names)}"

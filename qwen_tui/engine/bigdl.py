@@ -1,0 +1,161 @@
+"""The only module that imports bigdl-llm.
+
+bigdl-llm is no longer developed upstream and pinned; keeping every call to it here means a
+replacement backend touches one file. Everything imports lazily: importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from qwen_tui.engine.cpu import best_kernel, cpu_info
+
+# Importing this module loads bigdl's native library; after that the choice is fixed.
+_NATIVE_MODULE = "bigdl.llm.ggml.model.llama.llama_cpp"
+_KERNEL_LIB = re.compile(r"libllama_(\w+)\.so")
+
+
+def bigdl_libs_dir() -> Path | None:
+    import importlib.util
+
+    spec = importlib.util.find_spec("bigdl.llm")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "libs"
+
+
+def select_kernel_library() -> str | None:
+    """Steer bigdl to the kernel library the CPU's flags allow; return the one requested.
+
+    bigdl's native wrapper gives every non-GenuineIntel CPU its plain-AVX build. Its Python
+    loader honours LLAMA_CPP_LIB (undocumented, inherited from llama-cpp-python), which loads
+    a backend library directly. On Intel the wrapper's own check already picks by flags (and
+    AMX needs the wrapper's set-up), so we leave it alone there. A user's own LLAMA_CPP_LIB wins.
+    """
+    if _NATIVE_MODULE in sys.modules or "LLAMA_CPP_LIB" in os.environ:
+        return None
+    info = cpu_info()
+    if info.is_intel:
+        return None
+    kernel = best_kernel(info.flags - {"amx_int8", "amx_tile"})
+    libs = bigdl_libs_dir()
+    if libs is None or not (libs / f"libllama_{kernel}.so").exists():
+        return None
+    os.environ["LLAMA_CPP_LIB"] = str(libs / f"libllama_{kernel}.so")
+    return kernel
+
+
+def loaded_kernel() -> str | None:
+    """The bigdl kernel library actually mapped into this process (None before the first load)."""
+    try:
+        maps = Path("/proc/self/maps").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    match = _KERNEL_LIB.search(maps)
+    return match.group(1) if match else None
+
+
+def load_native_library() -> tuple[str | None, str | None]:
+    """(kernel in use, error): load bigdl's native wrapper the way a model load would."""
+    select_kernel_library()
+    try:
+        import importlib
+
+        importlib.import_module(_NATIVE_MODULE)
+    except Exception as error:  # reported by `doctor`, which exists to show such things
+        return None, f"{type(error).__name__}: {error}"
+    return loaded_kernel(), None
+
+
+def expected_kernel() -> str:
+    """What bigdl would load on this CPU after our steering (for `doctor` before any load)."""
+    info = cpu_info()
+    if "LLAMA_CPP_LIB" in os.environ:
+        match = _KERNEL_LIB.search(os.environ["LLAMA_CPP_LIB"])
+        return match.group(1) if match else os.environ["LLAMA_CPP_LIB"]
+    return (
+        best_kernel(info.flags)
+        if info.is_intel
+        else best_kernel(info.flags - {"amx_int8", "amx_tile"})
+    )
+
+
+def bigdl_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bigdl-llm")
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def quiet_libraries() -> None:
+    """transformers' warnings (e.g. "Special tokens have been added...") are for model
+    authors; our users would read them as errors. They still reach the log file."""
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+
+
+def quantize_checkpoint(
+    source_dir: Path,
+    out_dir: Path,
+    *,
+    low_bit: str,
+    trust_remote_code: bool,
+    attn_implementation: str | None,
+    optimize_model: bool = True,
+) -> Any:
+    """Load a full-precision checkpoint folder, convert its linear layers, `save_low_bit` it.
+
+    Loads in bf16 with low_cpu_mem_usage: it halves the peak RAM of quantizing (the fp32
+    load of the 1.8B model peaked at 7.1 GB) and keeps the embedding bf16 on disk.
+    Returns the converted model so the caller can check it before it is discarded.
+    """
+    import torch
+
+    select_kernel_library()
+    quiet_libraries()
+    from bigdl.llm.transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {}
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    model = AutoModelForCausalLM.from_pretrained(
+        str(source_dir),
+        load_in_low_bit=low_bit,
+        optimize_model=optimize_model,
+        trust_remote_code=trust_remote_code,
+        torch_dtype=torch.bfloat16,
+        low_cpu_mem_usage=True,
+        **kwargs,
+    )
+    model.save_low_bit(str(out_dir))
+    return model
+
+
+def load_quantized(
+    model_dir: Path,
+    *,
+    optimize_model: bool,
+    trust_remote_code: bool,
+    attn_implementation: str | None,
+) -> Any:
+    """Load a `save_low_bit` folder; the flags must match those it was saved with."""
+    select_kernel_library()
+    quiet_libraries()
+    from bigdl.llm.transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {}
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    return AutoModelForCausalLM.load_low_bit(
+        str(model_dir),
+        optimize_model=optimize_model,
+        trust_remote_code=trust_remote_code,
+        **kwargs,
+    )

@@ -1,0 +1,189 @@
+"""Chat formats: turning a conversation into prompt token ids, exact to the token.
+
+- Qwen v1 (`Qwen/Qwen-1_8B-Chat`) has no chat template; its reference `make_context` builds
+  ChatML by encoding role names, newlines and each message separately, with special tokens
+  disallowed inside text (see shared/notes/qwen-v1-chat-format.md). We do the same.
+- Every other model brings a chat template; we render it, but encode the message texts with
+  special-token matching off, so text a user types or pastes (`<|im_start|>system ...`) can
+  never become a control token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from qwen_tui.conversation import Message
+from qwen_tui.engine.base import EngineError
+
+# Qwen v1's control tokens (tokenization_qwen.py): fixed ids after its 151643 BPE ranks.
+QWEN_ENDOFTEXT = 151643
+QWEN_IM_START = 151644
+QWEN_IM_END = 151645
+
+
+class PromptTooLongError(EngineError):
+    """The system prompt and the newest message alone do not fit the context window."""
+
+
+class PromptFormat(Protocol):
+    stop_token_ids: list[int]
+
+    def encode(self, messages: Sequence[Message]) -> list[int]:
+        """Prompt ids for `messages` (system first, user last), ending with the assistant cue."""
+        ...
+
+
+@dataclass
+class QwenV1Format:
+    """ChatML exactly as Qwen v1's `make_context` builds it (no BOS; system block always)."""
+
+    encode_text: Callable[[str], list[int]]
+    """Encodes plain text with special tokens disallowed (`allowed_special=set()`)."""
+    im_start_id: int = QWEN_IM_START
+    im_end_id: int = QWEN_IM_END
+    endoftext_id: int = QWEN_ENDOFTEXT
+
+    @property
+    def stop_token_ids(self) -> list[int]:
+        # `chat()` stops on <|im_end|> or <|im_start|>; <|endoftext|> ends a raw completion.
+        return [self.im_end_id, self.im_start_id, self.endoftext_id]
+
+    def _block(self, role: str, content: str) -> list[int]:
+        newline = self.encode_text("\n")
+        return [
+            self.im_start_id,
+            *self.encode_text(role),
+            *newline,
+            *self.encode_text(content),
+            self.im_end_id,
+        ]
+
+    def encode(self, messages: Sequence[Message]) -> list[int]:
+        newline = self.encode_text("\n")
+        system = messages[0].content if messages and messages[0].role == "system" else ""
+        turns = messages[1:] if messages and messages[0].role == "system" else messages
+        ids = self._block("system", system)
+        for message in turns:
+            ids += newline + self._block(message.role, message.content)
+        return [*ids, *newline, self.im_start_id, *self.encode_text("assistant"), *newline]
+
+
+class ChatTemplateFormat:
+    """A tokenizer's own chat template, with message texts encoded as plain text."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        stops = {tokenizer.eos_token_id}
+        for token in ("<|im_end|>", "<|endoftext|>", "<|eot_id|>"):
+            token_id = tokenizer.convert_tokens_to_ids(token)
+            if isinstance(token_id, int) and token_id != tokenizer.unk_token_id:
+                stops.add(token_id)
+        self.stop_token_ids = sorted(i for i in stops if i is not None)
+
+    def encode(self, messages: Sequence[Message]) -> list[int]:
+        # Render with placeholders, then encode the template's own text with special tokens
+        # and each message's text without: a template that transforms the content (trim,
+        # escaping) loses a placeholder, and then we fall back to encoding the rendered text.
+        marks = [f"\x00qwen-tui-{i}\x00" for i in range(len(messages))]
+        chat = [{"role": m.role, "content": mark} for m, mark in zip(messages, marks, strict=True)]
+        rendered = self.tokenizer.apply_chat_template(
+            chat, tokenize=False, add_generation_prompt=True
+        )
+        if not all(rendered.count(mark) == 1 for mark in marks):
+            real = [{"role": m.role, "content": m.content} for m in messages]
+            return list(self.tokenizer.apply_chat_template(real, add_generation_prompt=True))
+        ids: list[int] = []
+        rest = rendered
+        for mark, message in zip(marks, messages, strict=True):
+            before, rest = rest.split(mark, 1)
+            ids += self._encode(before, specials=True)
+            ids += self._encode(message.content, specials=False)
+        return ids + self._encode(rest, specials=True)
+
+    def _encode(self, text: str, *, specials: bool) -> list[int]:
+        if not text:
+            return []
+        backend = getattr(self.tokenizer, "_tokenizer", None)
+        if backend is None or specials:
+            return list(self.tokenizer.encode(text, add_special_tokens=False))
+        backend.encode_special_tokens = True  # tokenizers >= 0.15: specials match as text
+        try:
+            return list(backend.encode(text, add_special_tokens=False).ids)
+        finally:
+            backend.encode_special_tokens = False
+
+
+def format_for(tokenizer: Any) -> PromptFormat:
+    """Pick the chat format a loaded tokenizer needs."""
+    if getattr(tokenizer, "chat_template", None):
+        return ChatTemplateFormat(tokenizer)
+    if hasattr(tokenizer, "im_start_id") and hasattr(tokenizer, "im_end_id"):
+        return QwenV1Format(
+            encode_text=lambda text: tokenizer.encode(text, allowed_special=set()),
+            im_start_id=tokenizer.im_start_id,
+            im_end_id=tokenizer.im_end_id,
+            endoftext_id=getattr(tokenizer, "eod_id", QWEN_ENDOFTEXT),
+        )
+    raise EngineError(
+        "this model's tokenizer has no chat template and is not a Qwen v1 tokenizer: "
+        "qwen-tui cannot tell how to format a conversation for it"
+    )
+
+
+@dataclass(frozen=True)
+class FittedPrompt:
+    ids: list[int]
+    dropped_turns: int
+    max_new_tokens: int
+    """The reply budget, lowered when the prompt leaves less room than asked for."""
+
+
+def _turn_starts(messages: Sequence[Message]) -> list[int]:
+    """Indexes of user messages: a turn is a user message and the replies after it."""
+    return [i for i, m in enumerate(messages) if m.role == "user"]
+
+
+def fit_to_context(
+    messages: Sequence[Message],
+    fmt: PromptFormat,
+    context_length: int,
+    max_new_tokens: int,
+) -> FittedPrompt:
+    """Drop the oldest turns until prompt + reply fit; never the system prompt or newest message.
+
+    The reply keeps up to half the window for itself when the history is long; the prompt
+    gets the rest. Dropping is monotonic, so a binary search finds the fewest turns to drop
+    with a handful of encodes even for sessions of thousands of messages.
+    """
+    system = list(messages[:1]) if messages and messages[0].role == "system" else []
+    body = list(messages[len(system) :])
+    reserve = max(1, min(max_new_tokens, context_length // 2))
+    budget = context_length - reserve
+    starts = sorted({i for i in _turn_starts(body) if i > 0} | {len(body) - 1})
+
+    def encode_from(cut: int) -> list[int]:
+        return fmt.encode(system + body[starts[cut - 1] :] if cut else system + body)
+
+    ids = encode_from(0)
+    dropped = 0
+    if len(ids) > budget:
+        low, high = 1, len(starts)  # answer in [low, high]: dropping up to the newest message
+        best = encode_from(high)
+        while low < high:
+            mid = (low + high) // 2
+            candidate = encode_from(mid)
+            if len(candidate) <= budget:
+                high, best = mid, candidate
+            else:
+                low = mid + 1
+        ids, dropped = best, high
+        if len(ids) > budget and len(ids) >= context_length:
+            raise PromptTooLongError(
+                f"the message is {len(ids)} tokens with the system prompt, more than this "
+                f"model's context window of {context_length}: shorten it or split it up"
+            )
+        dropped = sum(1 for m in body[: starts[high - 1]] if m.role == "user")
+    room = context_length - len(ids)
+    return FittedPrompt(ids, dropped, max(1, min(max_new_tokens, room)))

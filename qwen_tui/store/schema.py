@@ -1,0 +1,272 @@
+"""Session <-> JSON: the on-disk layout, its version, strict validation and migrations.
+
+The layout (schema_version 1)::
+
+    {"schema_version": 1, "id": str, "title": str, "created": float, "updated": float,
+     "model": str, "system_prompt": str, "settings": {GenerationSettings fields},
+     "messages": [{"role": "system"|"user"|"assistant", "content": str, "created": float,
+                   "incomplete": bool, "stats": {GenerationStats fields} | null}]}
+
+Reading is strict about types (a ValueError names the bad field) and lenient about extra
+keys, so a file written by a later release of the same schema version still loads.
+Settings and stats fields may be missing (they take their defaults): new ones can be added
+to the dataclasses without a version bump.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from functools import cache
+from pathlib import Path
+from typing import Any, get_args, get_type_hints
+
+from qwen_tui.conversation import GenerationSettings, GenerationStats, Message, Session
+
+SCHEMA_VERSION = 1
+ROLES = ("system", "user", "assistant")
+
+Migration = Callable[[dict[str, Any]], dict[str, Any]]
+MIGRATIONS: dict[int, Migration] = {}
+"""Step N turns a version-N dict into a version-N+1 dict. Version 1 is the first: none yet."""
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    """What the sidebar shows for one session, read without building its messages."""
+
+    id: str
+    title: str
+    created: float
+    updated: float
+    message_count: int
+    model: str
+    path: Path
+
+
+# ---------------------------------------------------------------- writing
+
+
+def session_to_dict(session: Session) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "id": session.id,
+        "title": session.title,
+        "created": session.created,
+        "updated": session.updated,
+        "model": session.model,
+        "system_prompt": session.system_prompt,
+        "settings": session.settings.to_dict(),
+        "messages": [_message_to_dict(m) for m in session.messages],
+    }
+
+
+def _message_to_dict(message: Message) -> dict[str, Any]:
+    return {
+        "role": message.role,
+        "content": message.content,
+        "created": message.created,
+        "incomplete": message.incomplete,
+        "stats": message.stats.to_dict() if message.stats else None,
+    }
+
+
+def dumps(data: dict[str, Any]) -> bytes:
+    """UTF-8 JSON that keeps non-ASCII text readable and still round-trips any Python str.
+
+    `ensure_ascii=False` leaves lone surrogates (e.g. from surrogateescape'd terminal
+    input) as raw code points, which UTF-8 cannot encode; they are written as \\uXXXX
+    escapes instead. A raw surrogate can only occur inside a JSON string literal, so the
+    substitution is always valid JSON. One unavoidable exception: a high surrogate
+    directly followed by a low one reads back as the single character they encode, as
+    the JSON standard requires.
+    """
+    text = json.dumps(data, ensure_ascii=False, indent=1)
+    text = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return (text + "\n").encode("utf-8")
+
+
+# ---------------------------------------------------------------- reading
+
+
+def loads(raw: bytes) -> dict[str, Any]:
+    """Parse a session file's bytes; ValueError for anything that is not a JSON object."""
+    try:
+        # utf-8-sig: tolerate a BOM from an editor; never guess other encodings.
+        data = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as error:
+        raise ValueError(f"not UTF-8 text (byte {error.start})") from None
+    except ValueError as error:  # JSONDecodeError, or an integer of over 4300 digits
+        raise ValueError(f"not valid JSON: {error}") from None
+    except RecursionError:
+        raise ValueError("not valid JSON: nested too deeply") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, got {_type_name(data)}")
+    return data
+
+
+def migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """Bring a dict of any known schema version up to SCHEMA_VERSION, one step at a time."""
+    version = _require(data, "schema_version", int, "")
+    if version > SCHEMA_VERSION:
+        raise ValueError(
+            f"schema_version {version} is newer than this qwen-tui understands "
+            f"({SCHEMA_VERSION}): upgrade qwen-tui to open it"
+        )
+    if version < 1:
+        raise ValueError(f"schema_version: expected 1 or more, got {version}")
+    while version < SCHEMA_VERSION:
+        data = MIGRATIONS[version](data)
+        version += 1
+        data["schema_version"] = version
+    return data
+
+
+def summary_from_dict(data: dict[str, Any], path: Path) -> SessionSummary:
+    """Check the top-level fields only: fast enough for listing a thousand files.
+
+    The file name is the session's id (see `session_from_dict`).
+    """
+    data = migrate(data)
+    messages = _require(data, "messages", list, "")
+    # Cheap checks that keep list() and load() in agreement on most damaged files.
+    _require(data, "id", str, "")
+    _require(data, "system_prompt", str, "")
+    _require(data, "settings", dict, "")
+    return SessionSummary(
+        id=path.name.removesuffix(".json"),
+        title=_require(data, "title", str, ""),
+        created=_require(data, "created", float, ""),
+        updated=_require(data, "updated", float, ""),
+        message_count=len(messages),
+        model=_require(data, "model", str, ""),
+        path=path,
+    )
+
+
+def session_from_dict(data: dict[str, Any], session_id: str | None = None) -> Session:
+    """Validate every field and build the Session; ValueError names the first bad field.
+
+    `session_id` (the file name) wins over the `id` field, so a file copied to a new
+    name is a new session instead of one that overwrites the original when saved.
+    """
+    data = migrate(data)
+    stored_id = _require(data, "id", str, "")
+    settings = _require(data, "settings", dict, "")
+    messages = _require(data, "messages", list, "")
+    return Session(
+        id=session_id if session_id is not None else stored_id,
+        title=_require(data, "title", str, ""),
+        created=_require(data, "created", float, ""),
+        updated=_require(data, "updated", float, ""),
+        model=_require(data, "model", str, ""),
+        system_prompt=_require(data, "system_prompt", str, ""),
+        settings=GenerationSettings(**_dataclass_values(GenerationSettings, settings, "settings")),
+        messages=[_message_from_dict(m, f"messages[{i}]") for i, m in enumerate(messages)],
+    )
+
+
+def _message_from_dict(data: Any, where: str) -> Message:
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected an object, got {_type_name(data)}")
+    role = _require(data, "role", str, where)
+    if role not in ROLES:
+        raise ValueError(f"{where}.role: expected one of {', '.join(ROLES)}, got {role!r}")
+    stats = data.get("stats")
+    if stats is not None and not isinstance(stats, dict):
+        raise ValueError(f"{where}.stats: expected an object or null, got {_type_name(stats)}")
+    incomplete = data.get("incomplete", False)
+    _check(incomplete, bool, f"{where}.incomplete")
+    return Message(
+        role=role,
+        content=_require(data, "content", str, where),
+        created=_require(data, "created", float, where),
+        incomplete=incomplete,
+        stats=(
+            GenerationStats(**_dataclass_values(GenerationStats, stats, f"{where}.stats"))
+            if stats is not None
+            else None
+        ),
+    )
+
+
+def _dataclass_values(cls: type, data: dict[str, Any], where: str) -> dict[str, Any]:
+    """Type-checked values for the fields of `cls` present in `data` (others: defaults)."""
+    values = {}
+    for name, annotation in _field_types(cls).items():
+        if name in data:
+            values[name] = _check(data[name], annotation, f"{where}.{name}")
+    return values
+
+
+@cache
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = get_type_hints(cls)
+    return {f.name: hints[f.name] for f in fields(cls)}
+
+
+def _require(data: dict[str, Any], key: str, expected: Any, where: str) -> Any:
+    name = f"{where}.{key}" if where else key
+    if key not in data:
+        raise ValueError(f"{name}: missing")
+    return _check(data[key], expected, name)
+
+
+def _check(value: Any, expected: Any, name: str) -> Any:
+    """`value` if it has type `expected` (int counts as float, bool never as a number)."""
+    options = get_args(expected) if _is_union(expected) else (expected,)
+    for option in options:
+        if option is type(None) and value is None:
+            return None
+        if option is float and _is_number(value):
+            try:
+                return float(value)
+            except OverflowError:  # an integer beyond float range
+                continue
+        if option is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(option, type) and issubclass(option, enum.Enum):
+            try:
+                return option(value)
+            except (ValueError, TypeError):
+                continue
+        if option in (str, bool, list, dict) and type(value) is option:
+            return value
+    wanted = " or ".join(_TYPE_WORDS.get(o, getattr(o, "__name__", str(o))) for o in options)
+    raise ValueError(f"{name}: expected {wanted}, got {_type_name(value)} {_short(value)}")
+
+
+def _is_union(annotation: Any) -> bool:
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType)
+
+
+def _is_number(value: Any) -> bool:
+    # NaN/inf are accepted: json writes them and a reader must take back what was written.
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+_TYPE_WORDS = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true/false",
+    list: "a list",
+    dict: "an object",
+    type(None): "null",
+}
+
+
+def _type_name(value: Any) -> str:
+    return _TYPE_WORDS.get(type(value), type(value).__name__)
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

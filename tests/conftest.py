@@ -1,0 +1,116 @@
+"""Shared fixtures: an isolated QWEN_TUI_HOME per test, tiny real models built once per run."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from qwen_tui.model_setup.installed import InstalledModel
+from qwen_tui.paths import Paths, get_paths
+from tests.fixtures.tiny_models import TINY_BUILDERS
+
+TINY_KINDS = tuple(TINY_BUILDERS)
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own QWEN_TUI_HOME: no test reads or writes the user's data."""
+    home = tmp_path / "qwen-home"
+    monkeypatch.setenv("QWEN_TUI_HOME", str(home))
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    return home
+
+
+@pytest.fixture
+def paths(isolated_home: Path) -> Paths:
+    return get_paths()
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """Full-precision tiny checkpoint folders (built once per kind, then reused)."""
+    root = tmp_path_factory.mktemp("tiny-checkpoints")
+    built: dict[str, Path] = {}
+
+    def get(kind: str) -> Path:
+        if kind not in built:
+            built[kind] = TINY_BUILDERS[kind](root / kind)
+        return built[kind]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def tiny_quantized(
+    tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Callable[[str], Path]
+) -> Callable[[str], InstalledModel]:
+    """Tiny models quantized to sym_int4 by our own setup code, once per kind."""
+    from qwen_tui.model_setup.quantize import quantize_model
+
+    models_dir = tmp_path_factory.mktemp("tiny-models")
+    built: dict[str, InstalledModel] = {}
+
+    def get(kind: str) -> InstalledModel:
+        if kind not in built:
+            checkpoint = tiny_checkpoint(kind)
+            built[kind] = quantize_model(
+                checkpoint,
+                models_dir,
+                name=f"tiny-{kind}",
+                source=str(checkpoint),
+                trust_remote_code=kind == "remote",
+            )
+        return built[kind]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_quantized: Callable[[str], InstalledModel]):
+    """Loaded engines for the tiny models, shared by the tests of one run (loading costs ~1 s)."""
+    from qwen_tui.engine.loader import load_engine
+
+    loaded = {}
+
+    def get(kind: str):
+        if kind not in loaded:
+            loaded[kind] = load_engine(tiny_quantized(kind), threads=2)
+        return loaded[kind]
+
+    return get
+
+
+@pytest.fixture
+def install_into_home(paths: Paths) -> Callable[[InstalledModel], InstalledModel]:
+    """Make a session-built model appear installed in this test's home (a symlink, no copy)."""
+
+    def install(model: InstalledModel) -> InstalledModel:
+        paths.models_dir.mkdir(parents=True, exist_ok=True)
+        link = paths.models_dir / model.name
+        if not link.exists():
+            os.symlink(model.path, link, target_is_directory=True)
+        return InstalledModel(link, model.manifest)
+
+    return install
+
+
+@pytest.fixture(scope="session")
+def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A QWEN_TUI_HOME with the real demo model (SmolLM2-135M) imported: slow, built once."""
+    from qwen_tui.model_setup.importer import ensure_demo_model
+
+    home = tmp_path_factory.mktemp("demo-home")
+    previous = os.environ.get("QWEN_TUI_HOME")
+    os.environ["QWEN_TUI_HOME"] = str(home)
+    try:
+        ensure_demo_model(get_paths())
+    finally:
+        if previous is None:
+            del os.environ["QWEN_TUI_HOME"]
+        else:
+            os.environ["QWEN_TUI_HOME"] = previous
+    return home

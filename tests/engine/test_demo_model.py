@@ -1,0 +1,69 @@
+"""The real demo model (SmolLM2-135M-Instruct, Llama architecture) through our whole pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from qwen_tui.conversation import GenerationSettings, Message, StopReason
+from qwen_tui.engine.base import TextChunk
+from qwen_tui.model_setup.installed import find_installed
+from qwen_tui.paths import Paths
+
+pytestmark = pytest.mark.slow
+QUESTION = [
+    Message("system", "You are a helpful assistant."),
+    Message("user", "What is the capital of France?"),
+]
+GREEDY = GenerationSettings(temperature=0, max_new_tokens=12, repetition_penalty=1.0)
+
+
+@pytest.fixture(scope="module")
+def demo_model(demo_home):
+    return find_installed(
+        Paths(
+            demo_home / "config.toml", demo_home / "data", demo_home / "state", demo_home / "cache"
+        ).models_dir,
+        "demo",
+    )
+
+
+@pytest.fixture(scope="module")
+def reference_ids(demo_model, tmp_path_factory) -> list[int]:
+    """Greedy tokens of the full-precision checkpoint in plain transformers (no bigdl)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from qwen_tui.engine.prompt import format_for
+    from qwen_tui.model_setup.gguf_import import find_demo_gguf, gguf_to_checkpoint
+
+    folder = gguf_to_checkpoint(find_demo_gguf(), tmp_path_factory.mktemp("demo") / "fp32")
+    model = AutoModelForCausalLM.from_pretrained(folder, attn_implementation="eager")
+    prompt = format_for(AutoTokenizer.from_pretrained(folder)).encode(QUESTION)
+    out = model.generate(torch.tensor([prompt]), max_new_tokens=12, do_sample=False)
+    return out[0, len(prompt) :].tolist()
+
+
+def generated_ids(engine) -> list[int]:
+    text = "".join(e.text for e in engine.generate(QUESTION, GREEDY) if isinstance(e, TextChunk))
+    return engine.tokenizer.encode(text, add_special_tokens=False)
+
+
+def test_quantized_greedy_answer_starts_like_the_full_precision_one(demo_model, reference_ids):
+    from qwen_tui.engine.loader import load_engine
+
+    engine = load_engine(demo_model)
+    assert generated_ids(engine)[:6] == reference_ids[:6]
+    events = list(engine.generate(QUESTION, GREEDY.with_changes(max_new_tokens=40)))
+    assert "Paris" in "".join(e.text for e in events[:-1])
+    assert events[-1].stats.stop_reason is StopReason.EOS  # a real model ends its reply
+
+
+def test_without_eager_attention_bigdl_talks_nonsense(demo_model, reference_ids):
+    """Why the manifest records attn_implementation="eager" for Llama models."""
+    from qwen_tui.engine.loader import load_engine
+    from qwen_tui.model_setup.installed import InstalledModel
+
+    sdpa = InstalledModel(demo_model.path, replace(demo_model.manifest, attn_implementation=None))
+    assert generated_ids(load_engine(sdpa))[:6] != reference_ids[:6]

@@ -1,0 +1,303 @@
+"""load_config against real files: defaults, the example file, and every kind of mistake."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from qwen_tui.config import (
+    DEFAULT_KEYS,
+    Config,
+    ConfigError,
+    HubConfig,
+    ModelConfig,
+    UIConfig,
+    load_config,
+)
+from qwen_tui.conversation import DEFAULT_SYSTEM_PROMPT, GenerationSettings
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
+SECTIONS = {
+    "model": ModelConfig,
+    "generation": GenerationSettings,
+    "hub": HubConfig,
+    "ui": UIConfig,
+}
+
+
+def write(tmp_path: Path, text: str | bytes, mode: int = 0o600) -> Path:
+    path = tmp_path / "config.toml"
+    if isinstance(text, str):
+        text = text.encode()
+    path.write_bytes(text)
+    path.chmod(mode)
+    return path
+
+
+def config_error(tmp_path: Path, text: str | bytes) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(str(tmp_path / "config.toml"))
+    return message
+
+
+# ---------------------------------------------------------------- defaults and the example
+
+
+def test_missing_file_gives_defaults(tmp_path: Path) -> None:
+    config = load_config(tmp_path / "config.toml")
+    assert config == Config()
+    assert config.path is None and config.warnings == ()
+    assert config.system_prompt == DEFAULT_SYSTEM_PROMPT
+    assert config.generation == GenerationSettings()
+    assert config.keys == {}
+
+
+def test_empty_file_gives_defaults(tmp_path: Path) -> None:
+    path = write(tmp_path, "# nothing yet\n")
+    config = load_config(path)
+    assert config == Config() and config.path == path
+
+
+def test_example_file_loads_and_equals_the_defaults() -> None:
+    config = load_config(EXAMPLE)
+    assert config == Config()
+    assert config.model == ModelConfig() and config.hub == HubConfig() and config.ui == UIConfig()
+    assert config.generation == GenerationSettings()
+    assert config.warnings == ()
+
+
+def example_keys_by_section() -> dict[str, set[str]]:
+    """Keys written in the example, commented out or not, under their section header."""
+    found: dict[str, set[str]] = {}
+    section = ""
+    for line in EXAMPLE.read_text().splitlines():
+        header = re.match(r"\s*\[(\w+)\]", line)
+        if header:
+            section = header.group(1)
+            continue
+        key = re.match(r'\s*#?\s*"?([\w.]+)"?\s*=', line)
+        if key:
+            found.setdefault(section, set()).add(key.group(1))
+    return found
+
+
+def test_example_file_documents_every_field() -> None:
+    documented = example_keys_by_section()
+    assert set(documented) == {*SECTIONS, "keys"}
+    for section, cls in SECTIONS.items():
+        names = {f.name for f in fields(cls)}
+        assert names <= documented[section], f"[{section}] lacks {names - documented[section]}"
+    assert "system_prompt" in documented["generation"]
+    assert documented["keys"] == set(DEFAULT_KEYS)
+
+
+def test_example_key_bindings_are_the_defaults(tmp_path: Path) -> None:
+    # Uncommenting the [keys] examples must give exactly the default bindings.
+    text = EXAMPLE.read_text()
+    head, keys = text.split("[keys]")
+    keys = re.sub(r'^# ("[\w.]+" = )', r"\1", keys, flags=re.M)
+    config = load_config(write(tmp_path, head + "[keys]" + keys))
+    assert config.keys == DEFAULT_KEYS
+
+
+def test_every_field_has_a_docstring() -> None:
+    source = Path(__file__).resolve().parents[2].joinpath("qwen_tui", "config.py").read_text()
+    for cls in (ModelConfig, HubConfig, UIConfig, Config):
+        for f in fields(cls):
+            assert re.search(rf"\n    {f.name}: .*\n    \"\"\"", source), f"{cls.__name__}.{f.name}"
+
+
+def test_all_values_read(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[model]
+default = "qwen1.5-0.5b-chat"
+threads = 4
+low_bit = "nf4"
+
+[generation]
+system_prompt = '''You are terse.
+Answer in one line.'''
+temperature = 0      # an int is fine for a float
+top_p = 1
+top_k = 0
+repetition_penalty = 1.1
+max_new_tokens = 1
+seed = -3
+
+[hub]
+endpoint = "http://127.0.0.1:8080/"
+hf_transfer = true
+
+[ui]
+theme = "nord"
+show_stats = false
+sidebar = false
+
+[keys]
+"session.new" = "ctrl+t,f2"
+"app.quit" = "ctrl+c"
+""",
+    )
+    config = load_config(path)
+    assert config.model == ModelConfig("qwen1.5-0.5b-chat", 4, "nf4")
+    assert config.system_prompt == "You are terse.\nAnswer in one line."
+    assert config.generation == GenerationSettings(0.0, 1.0, 0, 1.1, 1, -3)
+    assert isinstance(config.generation.temperature, float)
+    assert isinstance(config.generation.top_p, float)
+    assert config.hub == HubConfig("http://127.0.0.1:8080/", "", True)
+    assert config.ui == UIConfig("nord", False, False)
+    assert config.keys == {"session.new": "ctrl+t,f2", "app.quit": "ctrl+c"}
+    assert config.path == path
+
+
+def test_dotted_keys_and_inline_tables(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, 'model.threads = 2\nui = { theme = "nord" }\n'))
+    assert config.model.threads == 2 and config.ui.theme == "nord"
+
+
+def test_byte_order_mark_is_tolerated(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "\ufeff[model]\nthreads = 3\n".encode()))
+    assert config.model.threads == 3
+
+
+# ---------------------------------------------------------------- mistakes
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # wrong types
+        ('[model]\nthreads = "4"', ':2: [model].threads: expected an integer, got "4"'),
+        ("\n[model]\nthreads = true", ":3: [model].threads: expected an integer, got true"),
+        ("[generation]\ntop_k = 2.5", ":2: [generation].top_k: expected an integer, got 2.5"),
+        ("[generation]\nseed = 1.5", ":2: [generation].seed: expected an integer, got 1.5"),
+        ("[generation]\ntemperature = false", "[generation].temperature: expected a number"),
+        ("[generation]\ntemperature = nan", "[generation].temperature: expected a number"),
+        ("[generation]\nsystem_prompt = 5", ":2: [generation].system_prompt: expected a string"),
+        ("[ui]\nsidebar = 1", ":2: [ui].sidebar: expected true or false, got 1"),
+        ("[ui]\ntheme = [1, 2]", ":2: [ui].theme: expected a string, got [1, 2]"),
+        ("[hub]\nhf_transfer = 'yes'", ':2: [hub].hf_transfer: expected true or false, got "yes"'),
+        ("[hub]\ntoken = { a = 1 }", ":2: [hub].token: expected a string, got a table"),
+        ('model = "qwen"', ':1: [model]: expected a table [model], got "qwen"'),
+        # values out of range
+        (
+            "[generation]\ntemperature = -0.1",
+            ":2: [generation].temperature: expected a number >= 0",
+        ),
+        ("[generation]\ntop_p = 0", ":2: [generation].top_p: expected a number in (0, 1], got 0"),
+        ("[generation]\ntop_p = 1.5", "[generation].top_p: expected a number in (0, 1], got 1.5"),
+        ("[generation]\ntop_k = -1", ":2: [generation].top_k: expected an integer >= 0, got -1"),
+        (
+            "[generation]\nmax_new_tokens = 0",
+            "[generation].max_new_tokens: expected an integer >= 1",
+        ),
+        (
+            "[generation]\nrepetition_penalty = 0",
+            "[generation].repetition_penalty: expected a number > 0",
+        ),
+        ("[model]\nthreads = -2", ":2: [model].threads: expected an integer >= 0, got -2"),
+        (
+            '[model]\nlow_bit = "int3"',
+            ':2: [model].low_bit: expected one of sym_int4, asym_int4, sym_int8, nf4, got "int3"',
+        ),
+        (
+            '[hub]\nendpoint = "ftp://x.org"',
+            ":2: [hub].endpoint: expected an http:// or https:// URL",
+        ),
+        (
+            '[hub]\nendpoint = "huggingface.co"',
+            "[hub].endpoint: expected an http:// or https:// URL",
+        ),
+        # unknown names
+        ("[model]\nthread = 2", ":2: [model].thread: unknown key, did you mean threads?"),
+        (
+            "[ui]\n\ncolour = 'x'",
+            ":3: [ui].colour: unknown key, known keys: theme, show_stats, sidebar",
+        ),
+        ("[modle]\nthreads = 2", ":1: [modle]: unknown section, did you mean [model]?"),
+        ("[zzz]", ":1: [zzz]: unknown section, known sections: model, generation, hub, ui, keys"),
+        ("temperature = 0.5", ":1: temperature: unknown top-level key, put it under [generation]"),
+        ("[model.extra]\na = 1", ":1: [model].extra: unknown key"),
+        (
+            '[keys]\n"session.nwe" = "ctrl+n"',
+            ':2: [keys]."session.nwe": unknown binding id, did you mean "session.new"?',
+        ),
+        ('[keys]\n"session.new" = 5', ':2: [keys]."session.new": expected a key such as "ctrl+n"'),
+        ('[keys]\n"session.new" = ""', ':2: [keys]."session.new": expected a key'),
+        ('[keys]\n"session.new" = "ctrl+n,"', ':2: [keys]."session.new": expected a key'),
+        # the line of the key in its own section, not a same-named one earlier
+        (
+            '[generation]\nsystem_prompt = """\nendpoint = 1\n"""\n[hub]\nendpoint = "ftp://x"',
+            ":6: [hub].endpoint",
+        ),
+        (
+            '# model.threads = 1\nmodel.threads = "2"\n[ui]\ntheme = "x"',
+            ':2: [model].threads: expected an integer, got "2"',
+        ),
+        # TOML syntax
+        ("[model]\nthreads = \n[ui]", ":2: TOML syntax error: Invalid value (column 11)"),
+        ("[model]\nthreads = ", ":2: TOML syntax error: Invalid value (at end of document)"),
+        ('[model]\ndefault = "unclosed\n', ":2: TOML syntax error"),
+        ("[model]\n[model]", ":2: TOML syntax error"),
+    ],
+)
+def test_mistakes_give_one_line_with_file_line_and_key(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    message = config_error(tmp_path, text)
+    assert expected in message, message
+
+
+def test_non_utf8_bytes(tmp_path: Path) -> None:
+    message = config_error(tmp_path, '[ui]\n\ntheme = "caf\xe9"\n'.encode("latin-1"))
+    assert (
+        message
+        == f"{tmp_path / 'config.toml'}:3: not UTF-8 text (byte 0xe9); save the file as UTF-8"
+    )
+
+
+def test_directory_instead_of_file(tmp_path: Path) -> None:
+    folder = tmp_path / "config.toml"
+    folder.mkdir()
+    with pytest.raises(ConfigError, match=r"config\.toml: is a folder, expected a TOML file"):
+        load_config(folder)
+
+
+def test_control_characters_in_values_stay_on_one_line(tmp_path: Path) -> None:
+    message = config_error(tmp_path, '[ui]\ntheme = 5\n[model]\nlow_bit = "a\\nb\\u001b[31m"')
+    assert "[ui].theme" in message  # the first mistake is reported
+    message = config_error(tmp_path, '[model]\nlow_bit = "a\\nb\\u001b[31m"')
+    assert '"a\\nb\\u001b[31m"' in message and "\x1b" not in message
+
+
+def test_config_error_records_file_and_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, "[model]\n\nthreads = -1"))
+    assert caught.value.path == tmp_path / "config.toml" and caught.value.line == 3
+
+
+# ---------------------------------------------------------------- warnings
+
+
+@pytest.mark.parametrize(
+    ("mode", "token", "warned"),
+    [(0o644, "hf_x", True), (0o640, "hf_x", True), (0o600, "hf_x", False), (0o644, "", False)],
+)
+def test_warns_when_others_can_read_a_token(
+    tmp_path: Path, mode: int, token: str, warned: bool
+) -> None:
+    path = write(tmp_path, f'[hub]\ntoken = "{token}"\n', mode)
+    config = load_config(path)
+    assert config.hub.token == token
+    assert bool(config.warnings) == warned
+    if warned:
+        assert str(path) in config.warnings[0] and "chmod 600" in config.warnings[0]
+        assert "hf_x" not in config.warnings[0]  # never echo the secret
