@@ -64,6 +64,8 @@ class GenerationStats:
     stop_reason: StopReason = StopReason.EOS
     dropped_turns: int = 0
     """Oldest turns left out because the history did not fit the context window."""
+    reused_tokens: int = 0
+    """Prompt tokens the model had already seen in an earlier turn (KV cache), not recomputed."""
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:

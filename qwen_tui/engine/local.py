@@ -12,6 +12,7 @@ from typing import Any
 
 from qwen_tui.conversation import GenerationSettings, GenerationStats, Message, StopReason
 from qwen_tui.engine.base import EngineError, GenerationEvent, ModelInfo, ReplyDone, TextChunk
+from qwen_tui.engine.decode import KVCache, decode
 from qwen_tui.engine.prompt import FittedPrompt, PromptFormat, fit_to_context
 
 log = logging.getLogger(__name__)
@@ -29,43 +30,9 @@ class _Progress:
     last_token_at: float | None = None
     generated: int = 0
     last_token_id: int | None = None
+    reused: int = 0
     error: BaseException | None = None
     done: threading.Event = field(default_factory=threading.Event)
-
-
-def _cancel_criteria(cancel: threading.Event) -> Any:
-    """A StoppingCriteria that ends generation at the next token once `cancel` is set."""
-    from transformers import StoppingCriteria
-
-    class StopOnCancel(StoppingCriteria):
-        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
-            return cancel.is_set()
-
-    return StopOnCancel()
-
-
-def _timed_streamer(tokenizer: Any, progress: _Progress) -> Any:
-    """A TextIteratorStreamer that also records when each token arrived and which it was.
-
-    `put()` sees every token exactly once (the prompt first), unlike stopping criteria,
-    which generate() short-circuits after its own max-length check.
-    """
-    from transformers import TextIteratorStreamer
-
-    class TimedStreamer(TextIteratorStreamer):
-        def put(self, value: Any) -> None:
-            if self.next_tokens_are_prompt:
-                super().put(value)
-                return
-            now = time.perf_counter()
-            if progress.first_token_at is None:
-                progress.first_token_at = now
-            progress.last_token_at = now
-            progress.generated += int(value.numel())
-            progress.last_token_id = int(value.reshape(-1)[-1])
-            super().put(value)
-
-    return TimedStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=_POLL_S)
 
 
 class LocalEngine:
@@ -79,8 +46,11 @@ class LocalEngine:
         self.format = fmt
         self.info = info
         self.threads = threads
-        # One generation at a time: a stopped one may still be finishing its current token.
-        self._busy = threading.Lock()
+        # One computation at a time: a stopped reply's thread may still be finishing its
+        # current token (or a long prefill) when the next reply starts; it owns the cache.
+        self._compute = threading.Lock()
+        self.cache = KVCache()
+        """The conversation so far as the model saw it: the next turn feeds only what's new."""
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
         return len(self.format.encode(messages))
@@ -91,6 +61,7 @@ class LocalEngine:
         )
 
     def close(self) -> None:
+        self.cache.reset()
         self.model = None
         self.tokenizer = None
         import gc
@@ -112,8 +83,7 @@ class LocalEngine:
         except EngineError as error:
             yield ReplyDone(GenerationStats(stop_reason=StopReason.ERROR, error=str(error)))
             return
-        with self._busy:
-            yield from self._stream(fitted, settings, cancel, started)
+        yield from self._stream(fitted, settings, cancel, started)
 
     def _stream(
         self,
@@ -122,8 +92,12 @@ class LocalEngine:
         cancel: threading.Event,
         started: float,
     ) -> Iterator[GenerationEvent]:
+        from transformers import TextIteratorStreamer
+
         progress = _Progress(prompt_tokens=len(fitted.ids))
-        streamer = _timed_streamer(self.tokenizer, progress)
+        # It only turns token ids into text (whole words, whole UTF-8 characters); the
+        # timeout lets us notice cancel and failures instead of blocking on its queue.
+        streamer = TextIteratorStreamer(self.tokenizer, skip_special_tokens=True, timeout=_POLL_S)
         thread = threading.Thread(
             target=self._run,
             args=(fitted, settings, streamer, progress, cancel),
@@ -157,25 +131,35 @@ class LocalEngine:
     ) -> None:
         import torch
 
+        def on_token(token_id: int) -> bool:
+            now = time.perf_counter()
+            if progress.first_token_at is None:
+                progress.first_token_at = now
+            progress.last_token_at = now
+            progress.generated += 1
+            progress.last_token_id = token_id
+            if token_id not in self.format.stop_token_ids:
+                streamer.put(torch.tensor([token_id]))
+            return not cancel.is_set()
+
         try:
             # OpenMP's thread count is per OS thread: set it in the thread that computes.
             torch.set_num_threads(self.threads)
-            if settings.seed is not None:
-                torch.manual_seed(settings.seed)
-            with torch.inference_mode():
-                self.model.generate(
-                    torch.tensor([fitted.ids]),
-                    attention_mask=torch.ones(1, len(fitted.ids), dtype=torch.long),
-                    streamer=streamer,
-                    stopping_criteria=[_cancel_criteria(cancel)],
-                    generation_config=generation_config(
-                        settings, fitted.max_new_tokens, self.format.stop_token_ids
-                    ),
+            with self._compute, torch.inference_mode():
+                progress.reused = decode(
+                    self.model,
+                    self.cache,
+                    fitted.ids,
+                    settings,
+                    fitted.max_new_tokens,
+                    self.format.stop_token_ids,
+                    on_token,
                 )
+            streamer.end()
         except BaseException as error:  # reported to the consumer, never lost in the thread
             log.exception("generation failed")
             progress.error = error
-            streamer.end()  # a plain TextIteratorStreamer would block its reader forever
+            streamer.end()  # without it the reader would wait on the queue forever
         finally:
             progress.done.set()
 
@@ -209,32 +193,6 @@ class LocalEngine:
             total_s=time.perf_counter() - started,
             stop_reason=reason,
             dropped_turns=fitted.dropped_turns,
+            reused_tokens=progress.reused,
             error=error,
         )
-
-
-def generation_config(
-    settings: GenerationSettings, max_new_tokens: int, stop_token_ids: list[int]
-) -> Any:
-    """A fresh GenerationConfig for the user's settings (temperature 0 = greedy).
-
-    Fresh rather than the model's own: a checkpoint's generation_config.json carries sampling
-    defaults that would override the user's choices (and warn when greedy is asked for).
-    """
-    from transformers import GenerationConfig
-
-    sampling: dict[str, Any] = {"do_sample": False}
-    if settings.temperature > 0:
-        sampling = {
-            "do_sample": True,
-            "temperature": settings.temperature,
-            "top_p": settings.top_p,
-            "top_k": settings.top_k,
-        }
-    return GenerationConfig(
-        max_new_tokens=max_new_tokens,
-        eos_token_id=stop_token_ids,
-        pad_token_id=stop_token_ids[0],
-        repetition_penalty=settings.repetition_penalty,
-        **sampling,
-    )

@@ -1,0 +1,151 @@
+"""The token loop: prefill, sample, decode — with the conversation's KV cache kept across turns.
+
+transformers' generate() recomputes the whole conversation every turn and runs the LM head
+over every prompt position. A chat turn only appends to what the model has already seen, so
+we keep the KV cache with the token ids it covers, feed only the new tokens, and compute
+logits for the last position alone (the LM head over a 151936-token vocabulary is the
+largest matrix of a 1.8B model).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from qwen_tui.conversation import GenerationSettings
+
+
+@dataclass
+class KVCache:
+    """The model's past keys/values and exactly which token ids they were computed from."""
+
+    past: Any = None
+    ids: list[int] = field(default_factory=list)
+
+    def reset(self) -> None:
+        self.past, self.ids = None, []
+
+    def reuse_for(self, prompt: Sequence[int]) -> int:
+        """How many leading prompt tokens need no recomputing; crops the cache to them.
+
+        Any edit, regenerate, system-prompt change or trimmed history changes the prompt's
+        ids somewhere; everything from that point on is recomputed. At least one prompt token
+        is always fed, because its logits pick the first reply token.
+        """
+        common = 0
+        for cached, new in zip(self.ids, prompt, strict=False):
+            if cached != new:
+                break
+            common += 1
+        common = min(common, len(prompt) - 1)
+        if common == len(self.ids):
+            return common
+        if common > 0 and _crop(self.past, common):
+            self.ids = self.ids[:common]
+            return common
+        self.reset()
+        return 0
+
+
+def _crop(past: Any, length: int) -> bool:
+    """Cut a transformers Cache (bigdl's included) back to `length` tokens, if it is one.
+
+    bigdl keeps each layer's keys as a view into a larger preallocated buffer and appends by
+    writing past the view's end, so slicing the view is all a crop needs. Legacy tuple caches
+    differ in layout per model: those are not cropped (the caller recomputes instead).
+    """
+    key_cache = getattr(past, "key_cache", None)
+    value_cache = getattr(past, "value_cache", None)
+    if not isinstance(key_cache, list) or not isinstance(value_cache, list):
+        return False
+    for layer in range(len(key_cache)):
+        key_cache[layer] = key_cache[layer][:, :, :length, :]
+        value_cache[layer] = value_cache[layer][:, :, :length, :]
+    if hasattr(past, "seen_tokens"):
+        past.seen_tokens = length
+    return True
+
+
+def logits_processors(settings: GenerationSettings) -> Any:
+    """transformers' own processors for the user's settings (they validate them, too)."""
+    from transformers import (
+        LogitsProcessorList,
+        RepetitionPenaltyLogitsProcessor,
+        TemperatureLogitsWarper,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
+    )
+
+    processors = LogitsProcessorList()
+    if settings.repetition_penalty != 1.0:
+        processors.append(RepetitionPenaltyLogitsProcessor(settings.repetition_penalty))
+    if settings.temperature > 0:
+        processors.append(TemperatureLogitsWarper(settings.temperature))
+        if settings.top_k > 0:
+            processors.append(TopKLogitsWarper(settings.top_k))
+        if settings.top_p < 1.0:
+            processors.append(TopPLogitsWarper(settings.top_p))
+    return processors
+
+
+def split_head(model: Any) -> tuple[Any, Any]:
+    """(decoder stack, LM head) of a causal LM, so the head can run on one position only."""
+    base = getattr(model, model.base_model_prefix, None)
+    head = model.get_output_embeddings()
+    if base is None or head is None:
+        raise TypeError(f"{type(model).__name__} has no separate decoder and LM head")
+    return base, head
+
+
+def decode(
+    model: Any,
+    cache: KVCache,
+    prompt: list[int],
+    settings: GenerationSettings,
+    max_new_tokens: int,
+    stop_ids: Sequence[int],
+    on_token: Callable[[int], bool],
+) -> int:
+    """Generate up to `max_new_tokens` after `prompt`, calling `on_token(id)` for each.
+
+    Returns how many prompt tokens came from the cache. `on_token` returns False to stop
+    (the user cancelled). The cache is left covering
+    every token fed to the model, ready for the next turn; on an exception it is reset,
+    since a half-updated cache would silently corrupt the next reply.
+    """
+    import torch
+
+    base, head = split_head(model)
+    processors = logits_processors(settings)
+    sampler = torch.Generator().manual_seed(settings.seed) if settings.seed is not None else None
+    reused = cache.reuse_for(prompt)
+    if cache.past is None and getattr(model, "_supports_cache_class", False):
+        # Given a Cache object, transformers returns one (croppable); given None it returns
+        # legacy tuples, whose layout differs per model (Qwen v1's remote code uses those).
+        from transformers import DynamicCache
+
+        cache.past = DynamicCache()
+    ids = torch.tensor([prompt])
+    feed = ids[:, reused:]
+    try:
+        for _ in range(max_new_tokens):
+            out = base(input_ids=feed, past_key_values=cache.past, use_cache=True)
+            cache.past = out.past_key_values
+            cache.ids = ids[0].tolist()
+            logits = head(out.last_hidden_state[:, -1:, :])[:, -1, :].float()
+            scores = processors(ids, logits)
+            if settings.temperature > 0:
+                probs = torch.softmax(scores, dim=-1)
+                token = torch.multinomial(probs, 1, generator=sampler)
+            else:
+                token = scores.argmax(dim=-1, keepdim=True)
+            token_id = int(token)
+            ids = torch.cat([ids, token.view(1, 1)], dim=-1)
+            if not on_token(token_id) or token_id in stop_ids:
+                break
+            feed = token.view(1, 1)
+    except BaseException:
+        cache.reset()
+        raise
+    return reused
