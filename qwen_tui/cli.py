@@ -1,6 +1,7 @@
 """Entry point: argument parsing, then hand over to the app or a headless command.
 
-Exit codes: 0 ok, 2 usage or config error, 3 model missing or damaged, 130 interrupted.
+Exit codes: 0 ok, 1 generation failed, 2 usage or config error, 3 model missing or damaged,
+4 setup (download or quantize) failed, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import sys
 from collections.abc import Callable, Sequence
 
 from qwen_tui import __version__
+from qwen_tui.model_setup.catalog import DEFAULT_REPO
+from qwen_tui.model_setup.quantize import LOW_BIT_FORMATS
 
 EXIT_OK, EXIT_USAGE, EXIT_NO_MODEL, EXIT_INTERRUPTED = 0, 2, 3, 130
 
@@ -54,6 +57,25 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--low-bit", default=None, help="sym_int4 (default), asym_int4, sym_int8, nf4")
     imp.add_argument("--trust-remote-code", action="store_true", help="allow the folder's code")
 
+    setup = commands.add_parser("setup", help="download a model from the hub and quantize it")
+    setup.add_argument(
+        "repo_id", nargs="?", default=DEFAULT_REPO, help=f"hub repo id (default {DEFAULT_REPO})"
+    )
+    setup.add_argument("--low-bit", choices=LOW_BIT_FORMATS, help="default: [model] low_bit")
+    setup.add_argument("--endpoint", metavar="URL", help="hub or mirror (default: HF_ENDPOINT)")
+    setup.add_argument("--revision", metavar="R", help="branch, tag or commit")
+    setup.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="allow the repo's own Python code (some repos outside the catalog)",
+    )
+    setup.add_argument(
+        "--delete-original",
+        action="store_true",
+        help="remove the downloaded full-precision files afterwards",
+    )
+    setup.add_argument("--yes", action="store_true", help="do not ask before untested repos")
+
     rm = commands.add_parser("rm", help="remove an installed model")
     rm.add_argument("name")
     commands.add_parser("doctor", help="versions, CPU, kernels, paths: paste into bug reports")
@@ -61,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from qwen_tui import commands
+    from qwen_tui import commands, setup_cli
     from qwen_tui.logs import setup_logging
 
     args = build_parser().parse_args(argv)
@@ -71,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "models": commands.models,
         "sessions": commands.sessions,
         "import": commands.import_model,
+        "setup": setup_cli.setup,
         "rm": commands.remove_model,
         "doctor": commands.doctor,
     }
