@@ -32,13 +32,15 @@ def build_parser() -> argparse.ArgumentParser:
         "Without a command, opens the chat app.",
     )
     parser.add_argument("--version", action="version", version=f"qwen-tui {__version__}")
-    parser.add_argument("--model", help="installed model name or repo id to open")
+    parser.add_argument("--model", help="installed model name, repo id, or remote:NAME to open")
     parser.add_argument("--session", metavar="ID", help="open this saved session")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     ask = commands.add_parser("ask", help="answer one prompt on stdout (headless)")
     ask.add_argument("prompt", nargs="?", help="the prompt; '-' or absent reads stdin")
-    ask.add_argument("--model", dest="ask_model", metavar="NAME", help="installed model to use")
+    ask.add_argument(
+        "--model", dest="ask_model", metavar="NAME", help="installed model or remote:NAME"
+    )
     ask.add_argument("--system", metavar="TEXT", help="system prompt (new sessions)")
     where = ask.add_mutually_exclusive_group()
     where.add_argument("--session", dest="ask_session", metavar="ID", help="continue a session")
@@ -106,3 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nqwen-tui: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `qwen-tui doctor | head`: the reader left; nothing to report. Point stdout at
+        # /dev/null so the interpreter's final flush does not raise again.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK

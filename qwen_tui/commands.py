@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
+import os
 import signal
 import sys
 import threading
@@ -12,8 +14,14 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, TextIO
 
 from qwen_tui.cli import EXIT_INTERRUPTED, EXIT_NO_MODEL, EXIT_OK, EXIT_USAGE, CliError
-from qwen_tui.config import Config, ConfigError, load_config
-from qwen_tui.conversation import GenerationStats, Session, StopReason
+from qwen_tui.config import REMOTE_PREFIX, Config, ConfigError, RemoteConfig, load_config
+from qwen_tui.conversation import (
+    GenerationSettings,
+    GenerationStats,
+    Message,
+    Session,
+    StopReason,
+)
 from qwen_tui.model_setup.installed import (
     InstalledModel,
     ModelNotFoundError,
@@ -25,7 +33,7 @@ from qwen_tui.paths import Paths, get_paths
 
 if TYPE_CHECKING:
     from qwen_tui.engine.base import Engine
-    from qwen_tui.store import SessionStore
+    from qwen_tui.store import OpenSession, SessionStore, SessionSummary
 
 
 def load_settings() -> tuple[Config, Paths]:
@@ -62,12 +70,22 @@ def stage_printer(stream: TextIO = sys.stderr) -> Callable[[str, float | None], 
     return show
 
 
-def resolve_model(name: str | None, config: Config, paths: Paths) -> InstalledModel:
-    """The model to use: named, configured, the only installed one, or the demo (prepared once)."""
+def resolve_model(name: str | None, config: Config, paths: Paths) -> InstalledModel | RemoteConfig:
+    """The model to use: named, configured, the only installed one, or the demo (prepared once).
+
+    `remote:NAME` picks a `[[remotes]]` entry of the config: a model served elsewhere.
+    """
     from qwen_tui.model_setup.importer import DEMO_NAME, ensure_demo_model
     from qwen_tui.model_setup.quantize import QuantizeError
 
     wanted = name or config.model.default
+    if wanted.startswith(REMOTE_PREFIX):
+        from qwen_tui.engine.remote import RemoteError, find_remote
+
+        try:
+            return find_remote(config, wanted)
+        except RemoteError as error:
+            raise CliError(str(error), EXIT_NO_MODEL) from None
     installed = list_installed(paths.models_dir)
     try:
         if wanted and wanted != DEMO_NAME:
@@ -79,11 +97,14 @@ def resolve_model(name: str | None, config: Config, paths: Paths) -> InstalledMo
         raise CliError(str(error), EXIT_NO_MODEL) from None
 
 
-def load_model(model: InstalledModel, config: Config) -> Engine:
+def load_model(model: InstalledModel | RemoteConfig, config: Config) -> Engine:
     from qwen_tui.engine.base import EngineError
     from qwen_tui.engine.loader import load_engine
+    from qwen_tui.engine.remote import load_remote
 
     try:
+        if isinstance(model, RemoteConfig):
+            return load_remote(model)
         return load_engine(model, threads=config.model.threads)
     except EngineError as error:
         raise CliError(str(error), EXIT_NO_MODEL) from None
@@ -98,33 +119,106 @@ def read_prompt(prompt: str | None) -> str:
     return text.strip("\n")
 
 
-def open_session(args: argparse.Namespace, config: Config, store: SessionStore) -> Session:
-    from qwen_tui.store import StoreError
+def open_session(args: argparse.Namespace, config: Config, store: SessionStore) -> OpenSession:
+    """The session to add to, locked for writing: `--session ID`, or a new one.
 
-    if args.ask_session:
-        try:
-            session = store.load(args.ask_session)
-        except StoreError as error:
-            raise CliError(str(error)) from None
-        if args.system is not None:
-            session.system_prompt = args.system
-        return session
-    return Session(
-        system_prompt=config.system_prompt if args.system is None else args.system,
-        settings=config.generation,
-    )
-
-
-def save_or_warn(store: SessionStore, session: Session) -> bool:
-    """Save; on failure say so and carry on (the text is still on screen)."""
-    from qwen_tui.store import StoreError
+    A session another qwen-tui is writing is left alone (exit 2, naming that process):
+    adding a turn would race its saves, and quietly starting a copy would leave the user
+    with two diverging histories.
+    """
+    from qwen_tui.store import SessionLockedError, StoreError
 
     try:
-        store.save(session)
-        return True
+        if args.ask_session:
+            opened = store.open(args.ask_session)
+        else:
+            new = Session(system_prompt=config.system_prompt, settings=config.generation)
+            opened = store.open_new(new)
     except StoreError as error:
-        print(f"qwen-tui: {error}", file=sys.stderr)
+        raise CliError(str(error)) from None
+    if opened.writer is not None:
+        opened.close()
+        busy = SessionLockedError(args.ask_session, opened.writer)
+        raise CliError(f"{busy}: not adding to it; try again when it is done, or use --new-session")
+    if opened.notice:
+        say(f"warning: {opened.notice}")
+    if args.system is not None:
+        opened.session.system_prompt = args.system
+    return opened
+
+
+class SessionSaver:
+    """Saves `ask`'s session at each save point. A failure is told once; the conversation
+    stays in memory and the next save point tries again (and says when it worked)."""
+
+    def __init__(self, store: SessionStore, session: Session) -> None:
+        self.store = store
+        self.session = session
+        self.error: str | None = None
+        """Why the last save failed; None once a save worked."""
+
+    def save(self) -> bool:
+        from qwen_tui.store import StoreError
+
+        try:
+            self.store.save(self.session)
+        except StoreError as error:
+            if self.error is None:
+                say(f"{error} (will retry; the conversation is kept in memory)")
+            self.error = str(error)
+            return False
+        if self.error is not None:
+            say(f"saved session {self.session.id} after all")
+            self.error = None
+        return True
+
+    def save_last(self, attempts: int = 3, pause_s: float = 0.5) -> bool:
+        """The save after the reply: no later save point will retry it, so retry here."""
+        for attempt in range(attempts):
+            if attempt:
+                time.sleep(pause_s)
+            if self.save():
+                return True
         return False
+
+
+def say(text: str, prefix: str = "qwen-tui: ") -> None:
+    """One line on stderr; quietly nothing when the terminal is gone (SSH dropped)."""
+    with contextlib.suppress(OSError):
+        print(f"{prefix}{text}", file=sys.stderr, flush=True)
+
+
+def show(out: TextIO, text: str) -> bool:
+    """Write and flush `text`; False when the reader is gone (EIO after an SSH drop, EPIPE
+    when the pipe closed), after pointing the stream at /dev/null so that later writes and
+    the flush at exit do not fail the same way."""
+    try:
+        out.write(text)
+        out.flush()
+        return True
+    except OSError:
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, out.fileno())
+            os.close(devnull)
+        return False
+
+
+@contextlib.contextmanager
+def hangup_interrupts() -> Iterator[None]:
+    """Outside generation, SIGTERM and SIGHUP (SSH gone) stop `ask` as ctrl-c does: the
+    question is already saved (or not yet asked), so exiting at once loses nothing and the
+    lock goes with the process. `stop_on_signals` takes over while a reply streams."""
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @contextlib.contextmanager
@@ -161,66 +255,100 @@ def format_stats(stats: GenerationStats) -> str:
 
 
 def ask(args: argparse.Namespace) -> int:
-    from qwen_tui.engine.base import TextChunk
+    """Answer one prompt on stdout, adding the turn to a session.
+
+    Exit codes: 0 answered and saved, 1 generation failed or the answer could not be saved
+    (it is still printed), 2 usage (or the session is open elsewhere), 3 no model,
+    130 stopped (ctrl-c, SIGTERM, SIGHUP, output gone).
+    """
     from qwen_tui.store import SessionStore
-    from qwen_tui.widgets.visible_text import visible_text
 
     config, paths = load_settings()
     store = SessionStore(paths.sessions_dir)
-    session = open_session(args, config, store)
-    prompt = read_prompt(args.prompt)
-    settings = session.settings.with_changes(
-        **{
-            k: v
-            for k, v in (("max_new_tokens", args.max_tokens), ("temperature", args.temperature))
-            if v is not None
-        }
-    )
-    model = resolve_model(args.ask_model, config, paths)
-    session.add("user", prompt)
-    session.model = model.name
-    save_or_warn(store, session)  # the question is on disk before any slow step
-    engine = load_model(model, config)
+    with hangup_interrupts(), open_session(args, config, store) as opened:
+        session = opened.session
+        prompt = read_prompt(args.prompt)
+        settings = session.settings.with_changes(
+            **{
+                k: v
+                for k, v in (("max_new_tokens", args.max_tokens), ("temperature", args.temperature))
+                if v is not None
+            }
+        )
+        model = resolve_model(args.ask_model, config, paths)
+        if opened.settle_interrupted():
+            say(f"note: a reply in session {session.id} was interrupted earlier; its text is kept")
+        session.add("user", prompt)
+        session.model = model.model_name if isinstance(model, RemoteConfig) else model.name
+        saver = SessionSaver(store, session)
+        saver.save()  # the question is on disk before any slow step
+        engine = load_model(model, config)
+        reply = stream_reply(engine, session, settings, saver)
+    return finish_ask(args, reply, saver)
+
+
+def stream_reply(
+    engine: Engine, session: Session, settings: GenerationSettings, saver: SessionSaver
+) -> Message:
+    """Print the reply as it streams and save it: at the first token and every ~2 s while
+    partial (marked incomplete, so a killed process keeps most of it), then once done."""
+    from qwen_tui.engine.base import TextChunk
+    from qwen_tui.widgets.visible_text import visible_text
+
     reply = session.add("assistant", "")
     reply.incomplete = True
     cancel = threading.Event()
     out = sys.stdout
     clean = visible_text if out.isatty() else (lambda text: text)
-    last_save = time.monotonic()
+    last_save = -math.inf  # saved at the first token: from then on it shows as in progress
     # Signals stay caught until the reply is saved: a ctrl-c right after the last token
     # must not lose it.
     with stop_on_signals(cancel):
         for event in engine.generate(session.chat_messages()[:-1], settings, cancel):
             if isinstance(event, TextChunk):
                 reply.content += event.text
-                out.write(clean(event.text))
-                out.flush()
-                if time.monotonic() - last_save > 2.0:  # a killed process keeps most of it
-                    save_or_warn(store, session)
+                if not show(out, clean(event.text)):
+                    cancel.set()  # nobody is reading: stop, and keep what there is
+                if time.monotonic() - last_save > 2.0:
+                    saver.save()
                     last_save = time.monotonic()
             else:
                 reply.stats = event.stats
         reply.incomplete = False
-        save_or_warn(store, session)
-    out.write("\n")
-    out.flush()
+        saver.save_last()
+    return reply
+
+
+def finish_ask(args: argparse.Namespace, reply: Message, saver: SessionSaver) -> int:
+    session = saver.session
+    show(sys.stdout, "\n")
     stats = reply.stats or GenerationStats(stop_reason=StopReason.ERROR, error="no result")
     if args.stats:
-        print(format_stats(stats), file=sys.stderr)
+        say(format_stats(stats), prefix="")
     if args.new_session or (sys.stderr.isatty() and not args.ask_session):
-        print(
-            f"session {session.id} (continue: qwen-tui ask --session {session.id})", file=sys.stderr
-        )
+        say(f"session {session.id} (continue: qwen-tui ask --session {session.id})", prefix="")
+    status = EXIT_INTERRUPTED if stats.stop_reason is StopReason.STOPPED else EXIT_OK
     if stats.stop_reason is StopReason.ERROR:
-        print(f"qwen-tui: {stats.error}", file=sys.stderr)
-        return 1
-    return EXIT_INTERRUPTED if stats.stop_reason is StopReason.STOPPED else EXIT_OK
+        say(f"{stats.error}")
+        status = 1
+    if saver.error is not None:
+        say(
+            f"the reply above was NOT saved to {saver.store.path_for(session.id)} "
+            f"({saver.error}); copy it from here if you need it"
+        )
+        status = 1
+    return status
 
 
 def models(args: argparse.Namespace) -> int:
-    _config, paths = load_settings()
+    if args.available:
+        from qwen_tui.setup_cli import print_catalog
+
+        print_catalog()
+        return EXIT_OK
+    config, paths = load_settings()
     installed = list_installed(paths.models_dir)
-    if not installed:
+    if not installed and not config.remotes:
         print(
             "no models installed: `qwen-tui setup` downloads one, "
             "`qwen-tui import PATH` imports a local one",
@@ -229,6 +357,12 @@ def models(args: argparse.Namespace) -> int:
     for model in installed:
         m = model.manifest
         print(f"{m.name:<24} {m.low_bit:<10} {m.size_bytes / 2**20:8.0f} MB  {m.source}")
+    for remote in config.remotes:
+        key = f"  (key from ${remote.api_key_env})" if remote.api_key_env else ""
+        print(
+            f"{remote.model_name:<24} {'remote':<10} {'':>11}  {remote.model} at "
+            f"{remote.base_url}{key}"
+        )
     return EXIT_OK
 
 
@@ -242,11 +376,21 @@ def sessions(args: argparse.Namespace) -> int:
         updated = time.strftime("%Y-%m-%d %H:%M", time.localtime(summary.updated))
         print(
             f"{summary.id}  {updated}  {summary.message_count:4d} msgs  "
-            f"{one_line(summary.title) or '(untitled)'}"
+            f"{one_line(summary.title) or '(untitled)'}{reply_mark(store, summary)}"
         )
     for problem in store.problems:
         print(f"qwen-tui: {problem}", file=sys.stderr)
     return EXIT_OK
+
+
+def reply_mark(store: SessionStore, summary: SessionSummary) -> str:
+    """'  [interrupted reply]' when a reply was left incomplete by a process that is gone."""
+    if not summary.incomplete:
+        return ""
+    writer = store.holder(summary.id)
+    if writer is None:
+        return "  [interrupted reply]"
+    return f"  [reply being written by {writer.describe()}]"
 
 
 def import_model(args: argparse.Namespace) -> int:

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
+from typing import TextIO
 
 from qwen_tui.paths import ensure_private_dir, get_paths
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Log files (and each one a rollover starts) are 0600: lines can quote the user's text."""
+
+    def _open(self) -> TextIO:
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        return open(fd, self.mode, encoding=self.encoding, errors=self.errors)
 
 
 def setup_logging(level: int = logging.INFO) -> None:
@@ -14,7 +24,7 @@ def setup_logging(level: int = logging.INFO) -> None:
         return
     try:
         log_dir = ensure_private_dir(get_paths().log_dir)
-        handler: logging.Handler = logging.handlers.RotatingFileHandler(
+        handler: logging.Handler = PrivateRotatingFileHandler(
             log_dir / "qwen-tui.log", maxBytes=2 * 2**20, backupCount=3, encoding="utf-8"
         )
     except OSError:

@@ -79,9 +79,15 @@ def get_paths() -> Paths:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create `path` (and parents) readable by the owner only: sessions hold private text."""
+    """Create `path` (and parents) readable by the owner only: sessions hold private text.
+
+    Parents this call creates are private too (mkdir(parents=True) gives them the umask's
+    mode, e.g. 0755); folders that already existed are left as they are.
+    """
+    created = [p for p in path.parents if not p.exists()]
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     # Not ours to change on e.g. a shared mount: the files inside are still 0600.
-    with contextlib.suppress(OSError):
-        os.chmod(path, 0o700)
+    for folder in (path, *created):
+        with contextlib.suppress(OSError):
+            os.chmod(folder, 0o700)
     return path

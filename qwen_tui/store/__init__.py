@@ -1,9 +1,15 @@
-"""Persistence: sessions on disk, atomic writes, schema versions and migrations."""
+"""Persistence: sessions on disk, atomic writes, locks, schema versions and migrations."""
 
 from qwen_tui.store.sessions import (
+    INTERRUPTED_ERROR,
     SCHEMA_VERSION,
     CorruptSessionError,
     InvalidSessionIdError,
+    LockHolder,
+    OpenSession,
+    SessionChangedError,
+    SessionLock,
+    SessionLockedError,
     SessionNotFoundError,
     SessionStore,
     SessionSummary,
@@ -12,9 +18,15 @@ from qwen_tui.store.sessions import (
 )
 
 __all__ = [
+    "INTERRUPTED_ERROR",
     "SCHEMA_VERSION",
     "CorruptSessionError",
     "InvalidSessionIdError",
+    "LockHolder",
+    "OpenSession",
+    "SessionChangedError",
+    "SessionLock",
+    "SessionLockedError",
     "SessionNotFoundError",
     "SessionStore",
     "SessionSummary",

@@ -49,6 +49,9 @@ class SessionSummary:
     message_count: int
     model: str
     path: Path
+    incomplete: bool = False
+    """A reply in it is marked incomplete: being written now, or interrupted if nobody
+    holds the session (`SessionStore.holder()`)."""
 
 
 # ---------------------------------------------------------------- writing
@@ -148,6 +151,7 @@ def summary_from_dict(data: dict[str, Any], path: Path) -> SessionSummary:
         message_count=len(messages),
         model=_require(data, "model", str, ""),
         path=path,
+        incomplete=any(isinstance(m, dict) and m.get("incomplete") is True for m in messages),
     )
 
 
@@ -178,7 +182,7 @@ def _message_from_dict(data: Any, where: str) -> Message:
         raise ValueError(f"{where}: expected an object, got {_type_name(data)}")
     role = _require(data, "role", str, where)
     if role not in ROLES:
-        raise ValueError(f"{where}.role: expected one of {', '.join(ROLES)}, got {role!r}")
+        raise ValueError(f"{where}.role: expected one of {', '.join(ROLES)}, got {_short(role)}")
     stats = data.get("stats")
     if stats is not None and not isinstance(stats, dict):
         raise ValueError(f"{where}.stats: expected an object or null, got {_type_name(stats)}")

@@ -3,6 +3,15 @@
 A file that cannot be read back as a session is renamed to `<id>.json.corrupt-<time>` and
 reported in `SessionStore.problems`; it is never deleted or overwritten, so the user (or a
 later release) can still recover it. One bad file never stops the others from loading.
+
+Two running instances never silently lose each other's turns:
+- whoever writes a session holds its lock (`SessionStore.open()`, see lock.py); another
+  instance opens it read-only, and `save()` refuses while another process holds it;
+- `save()` also refuses to replace a file that changed on disk since this store loaded or
+  saved it (someone wrote it meanwhile), instead of overwriting their turns.
+
+A file of an older schema version is upgraded in place when loaded, after a hard link (or
+copy) of the original is kept as `<id>.json.v<N>.bak`.
 """
 
 from __future__ import annotations
@@ -13,12 +22,15 @@ import os
 import re
 import stat
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from qwen_tui.conversation import Session
+from qwen_tui.conversation import GenerationStats, Message, Session, StopReason
 from qwen_tui.paths import ensure_private_dir
+from qwen_tui.store import lock as locks
+from qwen_tui.store import schema
 from qwen_tui.store.atomic import TEMP_SUFFIX, describe_os_error, write_atomic
+from qwen_tui.store.lock import LOCK_SUFFIX, LockHolder, SessionLock
 from qwen_tui.store.schema import (
     SCHEMA_VERSION,
     SessionSummary,
@@ -30,9 +42,15 @@ from qwen_tui.store.schema import (
 )
 
 __all__ = [
+    "INTERRUPTED_ERROR",
     "SCHEMA_VERSION",
     "CorruptSessionError",
     "InvalidSessionIdError",
+    "LockHolder",
+    "OpenSession",
+    "SessionChangedError",
+    "SessionLock",
+    "SessionLockedError",
     "SessionNotFoundError",
     "SessionStore",
     "SessionSummary",
@@ -42,10 +60,14 @@ __all__ = [
 
 SUFFIX = ".json"
 CORRUPT_MARK = ".corrupt-"
+BACKUP_SUFFIX = ".bak"
+INTERRUPTED_ERROR = "interrupted: qwen-tui ended before this reply was finished"
+"""The error an interrupted reply is marked with once a new turn follows it."""
 # Letters, digits, '.', '_' and '-', not starting with a dot: a plain file name on every OS,
 # with no way to reach outside the folder ("../x", "/etc/x", "a/b") or hide (".x").
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-# A crashed save leaves its temp file behind; one this old belongs to nobody.
+# A crashed save leaves its temp file behind (a crashed new session, its lock file); one
+# this old belongs to nobody.
 _STALE_TEMP_SECONDS = 24 * 3600
 
 
@@ -65,6 +87,27 @@ class InvalidSessionIdError(StoreError, ValueError):
     """The id is not a safe file name (e.g. "../x")."""
 
 
+class SessionLockedError(StoreError):
+    """Another running qwen-tui (or this one, elsewhere) is writing the session."""
+
+    def __init__(self, session_id: str, holder: LockHolder, doing: str = "") -> None:
+        where = (
+            "already open in this qwen-tui"
+            if holder.is_this_process
+            else f"open in another qwen-tui ({holder.describe()})"
+        )
+        if doing:
+            super().__init__(f"could not {doing} session {session_id}: it is {where}")
+        else:
+            super().__init__(f"session {session_id} is {where}")
+        self.session_id = session_id
+        self.holder = holder
+
+
+class SessionChangedError(StoreError):
+    """The file changed on disk since this store read it: saving would overwrite someone."""
+
+
 @dataclass(frozen=True)
 class StoreProblem:
     """A file list()/load() found bad, for the UI or CLI to report."""
@@ -79,6 +122,54 @@ class StoreProblem:
         return f"{self.path}: {self.reason} ({where})"
 
 
+@dataclass
+class OpenSession:
+    """A session opened by `SessionStore.open()`/`open_new()`; `close()` when done with it.
+
+    Writable while `lock` is held. Read-only (`writer` set, `notice` says so) when another
+    qwen-tui was writing it: do not save it then; to take it over later, close and open it
+    again, which re-reads what the other instance wrote.
+    """
+
+    session: Session
+    lock: SessionLock | None
+    """Held until close(); None when read-only or when the folder could not be locked."""
+    writer: LockHolder | None = None
+    """The other process writing this session, when it was opened read-only."""
+    notice: str | None = None
+    """A sentence for the user: opened read-only, or could not be locked (saves may fail)."""
+    interrupted: list[Message] = field(default_factory=list)
+    """Replies left incomplete by a qwen-tui that is gone (crashed, killed, lost power):
+    show them as interrupted, with their text, and offer to regenerate them."""
+
+    @property
+    def read_only(self) -> bool:
+        return self.writer is not None
+
+    def settle_interrupted(self) -> list[Message]:
+        """Mark interrupted replies as ended by an error, so that a turn added after them
+        does not leave them looking in progress forever; their text is kept."""
+        settled, self.interrupted = self.interrupted, []
+        for message in settled:
+            message.incomplete = False
+            message.stats = replace(
+                message.stats or GenerationStats(),
+                stop_reason=StopReason.ERROR,
+                error=INTERRUPTED_ERROR,
+            )
+        return settled
+
+    def close(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+
+    def __enter__(self) -> OpenSession:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
 @dataclass(frozen=True)
 class _CachedSummary:
     stat_key: tuple[int, int, int]
@@ -89,21 +180,23 @@ class SessionStore:
     """The sessions folder. Methods are blocking file I/O: call them from a worker thread.
 
     Safe to share between threads and between running instances: every write is one
-    atomic rename, and list() notices files changed behind its back.
+    atomic rename, list() notices files changed behind its back, and a session is written
+    by whoever holds its lock (open()/open_new()/lock(); see the module docstring).
     """
 
     def __init__(self, sessions_dir: Path) -> None:
         self.dir = sessions_dir
-        try:
+        # A read-only or full data folder must not stop anyone from reading what is there:
+        # save() tries again and reports it, in words, when it fails.
+        with contextlib.suppress(OSError):
             ensure_private_dir(sessions_dir)
-        except OSError as error:
-            raise StoreError(
-                f"could not create the sessions folder {sessions_dir}: {describe_os_error(error)}"
-            ) from error
         # Bad files seen so far; the UI may clear() it once it has told the user.
         self.problems: list[StoreProblem] = []
         # list() is called after every save; re-reading only changed files keeps it cheap.
         self._summaries: dict[Path, _CachedSummary] = {}
+        # What each file looked like when this store last read or wrote it: save() refuses
+        # to replace a file someone else changed since (see _check_unchanged).
+        self._seen: dict[str, _StatKey] = {}
 
     # ------------------------------------------------------------ public interface
 
@@ -126,19 +219,36 @@ class SessionStore:
         for gone in self._summaries.keys() - seen:
             self._summaries.pop(gone, None)  # pop: a save in another worker may race us
         self._remove_stale_temp_files()
+        self._remove_orphan_lock_files()
         return _newest_first(summaries)
 
     def load(self, session_id: str) -> Session:
+        """Read a session (upgrading an old schema version in place, keeping a backup).
+
+        Prefer open() when the session will be written: it locks first, then loads.
+        """
         path = self.path_for(session_id)
-        raw = self._read(path, session_id)
+        raw, key = self._read(path, session_id)
         try:
-            return session_from_dict(loads(raw), session_id)
+            data = loads(raw)
+            version = data.get("schema_version")
+            session = session_from_dict(data, session_id)
         except ValueError as error:
+            self._seen.pop(session_id, None)
             problem = self._move_aside(path, str(error))
             raise CorruptSessionError(_corrupt_message(problem)) from error
+        self._seen[session_id] = key
+        if isinstance(version, int) and version < schema.SCHEMA_VERSION:
+            self._upgrade_in_place(session, path, version)
+        return session
 
     def save(self, session: Session) -> None:
-        """Write the whole session atomically; the previous file survives any failure."""
+        """Write the whole session atomically; the previous file survives any failure.
+
+        Raises SessionLockedError while another process holds the session's lock and
+        SessionChangedError when the file changed since this store read or wrote it: in
+        both cases the caller's copy is the one to keep (in memory), not the file's.
+        """
         path = self.path_for(session.id)
         data = session_to_dict(session)
         try:
@@ -146,17 +256,28 @@ class SessionStore:
             session_from_dict(data)
         except ValueError as error:
             raise StoreError(f"could not save session {session.id}: {error}") from error
+        holder = self.holder(session.id)
+        if holder is not None and not holder.is_this_process:
+            raise SessionLockedError(session.id, holder, doing="save")
         self._summaries.pop(path, None)
         try:
             ensure_private_dir(self.dir)  # recreated if the user removed it while we ran
+            self._check_unchanged(session.id, path)
             write_atomic(path, dumps(data))
         except OSError as error:
             raise StoreError(
                 f"could not save session {session.id}: {describe_os_error(error)}"
             ) from error
+        try:
+            self._seen[session.id] = _stat_key(os.stat(path))
+        except OSError:
+            self._seen.pop(session.id, None)
 
     def delete(self, session_id: str) -> None:
         path = self.path_for(session_id)
+        holder = self.holder(session_id)
+        if holder is not None and not holder.is_this_process:
+            raise SessionLockedError(session_id, holder, doing="delete")
         try:
             path.unlink()
         except FileNotFoundError:
@@ -166,6 +287,60 @@ class SessionStore:
                 f"could not delete session {session_id}: {describe_os_error(error)}"
             ) from error
         self._summaries.pop(path, None)
+        self._seen.pop(session_id, None)
+        self._remove_lock_file(session_id)
+
+    # ------------------------------------------------------------ writers and locks
+
+    def lock_path_for(self, session_id: str) -> Path:
+        return self.path_for(session_id).with_name(f"{session_id}{SUFFIX}{LOCK_SUFFIX}")
+
+    def lock(self, session_id: str) -> SessionLock:
+        """The right to write `session_id` until the lock is released (or the process ends).
+
+        Raises SessionLockedError when another qwen-tui (or this one) has it, StoreError
+        when the lock file cannot be made (e.g. a read-only folder).
+        """
+        path = self.lock_path_for(session_id)
+        try:
+            ensure_private_dir(self.dir)
+            return locks.acquire(path)
+        except locks.LockTakenError as error:
+            raise SessionLockedError(session_id, error.holder) from None
+        except OSError as error:
+            raise StoreError(
+                f"could not lock session {session_id}: {describe_os_error(error)}"
+            ) from error
+
+    def holder(self, session_id: str) -> LockHolder | None:
+        """The process writing `session_id` now (this one included); None if nobody is."""
+        return locks.current_holder(self.lock_path_for(session_id))
+
+    def open(self, session_id: str) -> OpenSession:
+        """Lock, then load, so what is loaded is the latest; read-only if someone else writes.
+
+        Raises what load() raises (the lock is released then).
+        """
+        lock, writer, notice = self._try_lock(session_id)
+        try:
+            session = self.load(session_id)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        messages = session.messages
+        # The writer's reply in progress is the last message; anything else incomplete is
+        # from an earlier process that is gone.
+        live = messages[-1] if writer is not None and messages else None
+        interrupted = [m for m in messages if m.incomplete and m is not live]
+        return OpenSession(session, lock, writer, notice, interrupted)
+
+    def open_new(self, session: Session) -> OpenSession:
+        """Lock a new session (not saved yet) for writing; never read-only."""
+        lock, writer, notice = self._try_lock(session.id)
+        if writer is not None:  # only if someone picked the same new id: not ours to use
+            raise SessionLockedError(session.id, writer)
+        return OpenSession(session, lock, None, notice)
 
     def search(self, text: str) -> builtins.list[SessionSummary]:
         """Sessions whose title or any message contains `text` (ignoring case), newest first."""
@@ -209,7 +384,7 @@ class SessionStore:
             return None
         try:
             info = path.stat()
-            key = (info.st_mtime_ns, info.st_size, info.st_ino)
+            key = _stat_key(info)
             cached = self._summaries.get(path)
             if cached is not None and cached.stat_key == key:
                 return cached.summary
@@ -229,9 +404,79 @@ class SessionStore:
         self._summaries[path] = _CachedSummary(key, summary)
         return summary
 
-    def _read(self, path: Path, session_id: str) -> bytes:
+    def _try_lock(self, session_id: str) -> _LockAttempt:
+        """(lock, None, None) normally; (None, writer, notice) when another process writes
+        it; (None, None, notice) when locking failed (saves will say whether they work)."""
         try:
-            return path.read_bytes()
+            return self.lock(session_id), None, None
+        except SessionLockedError as error:
+            return None, error.holder, f"{error}: opened read-only"
+        except StoreError as error:
+            return None, None, f"{error}; continuing without a lock"
+
+    def _check_unchanged(self, session_id: str, path: Path) -> None:
+        """Refuse to overwrite a file changed since we last read or wrote it.
+
+        Locks keep two qwen-tuis from writing one session at once; this also catches a
+        writer that took over after we opened the session read-only, or one that ignores
+        locks. A file we never read (a new session) or that is gone is fine to write.
+        """
+        seen = self._seen.get(session_id)
+        if seen is None:
+            return
+        try:
+            now = _stat_key(os.stat(path))
+        except FileNotFoundError:
+            return
+        if now != seen:
+            raise SessionChangedError(
+                f"could not save session {session_id}: it was changed on disk (by another "
+                "qwen-tui?) since it was opened here; open it again to see those changes"
+            )
+
+    def _upgrade_in_place(self, session: Session, path: Path, version: int) -> None:
+        """Rewrite an old-version file in the current layout after keeping the original.
+
+        Best effort: the session is already upgraded in memory, so a read-only folder or
+        another instance holding the session only means the file stays old for now.
+        """
+        holder = self.holder(session.id)
+        if holder is not None and not holder.is_this_process:
+            return
+        try:
+            _keep_backup(path, path.with_name(f"{path.name}.v{version}{BACKUP_SUFFIX}"))
+            self.save(session)
+        except (OSError, StoreError):
+            return
+
+    def _remove_lock_file(self, session_id: str) -> None:
+        """Remove the lock file of a session that has no file (deleted, or never saved by a
+        process that died), taking the lock first so that nobody is holding it."""
+        path = self.lock_path_for(session_id)
+        if locks.held_here(path):
+            return  # released later by its holder here, which removes the file then
+        try:
+            locks.acquire(path).release()  # release() removes a lock file guarding nothing
+        except (locks.LockTakenError, OSError):
+            return
+
+    def _remove_orphan_lock_files(self) -> None:
+        cutoff = time.time() - _STALE_TEMP_SECONDS
+        for path in self.dir.glob(f"*{SUFFIX}{LOCK_SUFFIX}"):
+            session_id = path.name.removesuffix(SUFFIX + LOCK_SUFFIX)
+            with contextlib.suppress(OSError):
+                if (
+                    _SAFE_ID.fullmatch(session_id)
+                    and path.stat().st_mtime < cutoff
+                    and not locks.guarded_file(path).exists()
+                ):
+                    self._remove_lock_file(session_id)
+
+    def _read(self, path: Path, session_id: str) -> tuple[bytes, _StatKey]:
+        """The file's bytes and the identity of the very file they were read from."""
+        try:
+            with path.open("rb") as file:
+                return file.read(), _stat_key(os.fstat(file.fileno()))
         except FileNotFoundError:
             raise SessionNotFoundError(f"no session {session_id} ({path})") from None
         except OSError as error:
@@ -266,6 +511,36 @@ class SessionStore:
             with contextlib.suppress(OSError):
                 if temp.stat().st_mtime < cutoff:
                     temp.unlink()
+
+
+_StatKey = tuple[int, int, int]
+_LockAttempt = tuple[SessionLock | None, LockHolder | None, str | None]
+
+
+def _stat_key(info: os.stat_result) -> _StatKey:
+    # The inode changes with every atomic save; mtime and size catch in-place edits.
+    return (info.st_mtime_ns, info.st_size, info.st_ino)
+
+
+def _keep_backup(path: Path, backup: Path) -> Path:
+    """A hard link of `path` named `backup` (or `backup-2`...), never over another file;
+    a copy where hard links do not work."""
+    for attempt in range(1, 1000):
+        candidate = backup if attempt == 1 else backup.with_name(f"{backup.name}-{attempt}")
+        try:
+            os.link(path, candidate)
+        except FileExistsError:
+            continue
+        except OSError:  # no hard links here (FAT, some network mounts)
+            if candidate.exists():
+                continue
+            write_atomic(candidate, path.read_bytes())
+            return candidate
+        # Private like every file we write; the shared inode is about to leave `path` (the
+        # upgrade replaces it), so this changes the backup alone.
+        os.chmod(candidate, 0o600)
+        return candidate
+    raise FileExistsError(f"no free name next to {backup}")
 
 
 def _newest_first(summaries: builtins.list[SessionSummary]) -> builtins.list[SessionSummary]:

@@ -1,0 +1,367 @@
+"""Hostile session files: what tests/unit/test_store.py does not already feed the store.
+
+That file covers random bytes, random JSON values in every field, wrong types, missing top
+fields and a future version. Here: huge fields, torn (truncated) and bit-flipped files,
+random sets of missing fields at every level, any future or mistyped schema_version, and
+`qwen-tui sessions` over a folder of such files. The store must never raise anything but
+its own errors; bad files are moved aside byte for byte and reported; good ones load.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from qwen_tui.conversation import GenerationStats, Message, Session, StopReason
+from qwen_tui.paths import Paths
+from qwen_tui.store import SCHEMA_VERSION, CorruptSessionError, SessionStore, StoreError
+from qwen_tui.store.schema import dumps, session_to_dict
+
+FUZZ = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+CASES: Counter[str] = Counter()
+"""Fuzz cases tried per test, printed at the end of the module (`-s` or `-rP` shows it)."""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report_cases() -> Iterator[None]:
+    yield
+    print(f"\nsession-file fuzz cases tried: {sum(CASES.values())} {dict(CASES)}")
+
+
+def sample_session(session_id: str = "s1") -> Session:
+    session = Session(id=session_id, title="sample", created=1.0, updated=2.0, model="m")
+    session.messages = [
+        Message("user", "Hi", created=1.5),
+        Message(
+            "assistant",
+            "Hello",
+            created=1.6,
+            stats=GenerationStats(generated_tokens=1, stop_reason=StopReason.EOS),
+        ),
+    ]
+    return session
+
+
+GOOD = dumps(session_to_dict(sample_session()))
+
+
+def outcome(store: SessionStore, session_id: str, original: bytes) -> str:
+    """'loaded' or 'moved aside' (checking the moved file kept every byte); anything else
+    (another exception, a file silently changed or gone) fails the test."""
+    try:
+        store.load(session_id)
+    except CorruptSessionError:
+        (moved,) = store.dir.glob(f"{session_id}.json.corrupt-*")
+        assert moved.read_bytes() == original
+        assert not store.path_for(session_id).exists()
+        return "moved aside"
+    assert store.path_for(session_id).read_bytes() == original
+    return "loaded"
+
+
+def fresh_store() -> tuple[SessionStore, tempfile.TemporaryDirectory]:
+    folder = tempfile.TemporaryDirectory()
+    return SessionStore(Path(folder.name) / "sessions"), folder
+
+
+# ---------------------------------------------------------------- huge fields
+
+
+def test_huge_fields_load(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path)
+    big = sample_session("big")
+    big.title = "t" * 8_000_000
+    big.messages[1].content = "long answer " * 3_000_000  # 36 MB
+    many = sample_session("many")
+    many.messages = [Message("user", f"message {n}", created=float(n)) for n in range(100_000)]
+    for session in (big, many):
+        store.save(session)
+        assert store.load(session.id) == session
+    counts = {s.id: s.message_count for s in store.list()}
+    assert counts == {"big": 2, "many": 100_000} and store.problems == []
+
+
+HUGE_BAD = {
+    "huge-integer": GOOD.replace(b'"created": 1.0', b'"created": ' + b"9" * 5000),
+    "huge-version": GOOD.replace(b'"schema_version": 1', b'"schema_version": ' + b"9" * 40),
+    "deep-content": GOOD.replace(b'"Hello"', b"[" * 50_000 + b"]" * 50_000),
+    "huge-role": GOOD.replace(b'"role": "user"', b'"role": "' + b"u" * 5_000_000 + b'"'),
+}
+
+
+def test_huge_bad_fields_are_moved_aside_with_a_short_reason(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path)
+    for name, raw in HUGE_BAD.items():
+        (tmp_path / f"{name}.json").write_bytes(raw)
+    assert store.list() == [] or all(s.id == "huge-role" for s in store.list())
+    for name, raw in HUGE_BAD.items():
+        if store.path_for(name).exists():
+            assert outcome(store, name, raw) == "moved aside"
+    reasons = {p.path.name: p.reason for p in store.problems}
+    assert set(reasons) == {f"{name}.json" for name in HUGE_BAD}
+    assert "4300" in reasons["huge-integer.json"]  # Python's limit on integer digits
+    assert "newer than this qwen-tui understands" in reasons["huge-version.json"]
+    assert all(len(reason) < 300 for reason in reasons.values()), reasons
+
+
+def test_floats_beyond_range_read_as_infinity(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path)
+    store.path_for("s1").write_bytes(GOOD.replace(b'"created": 1.0', b'"created": 1e400'))
+    assert store.load("s1").created == float("inf")
+
+
+# ---------------------------------------------------------------- torn and damaged files
+
+
+@FUZZ
+@given(cut=st.integers(0, len(GOOD) - 1))
+def test_truncated_files_are_moved_aside(cut: int) -> None:
+    CASES["truncated"] += 1
+    store, folder = fresh_store()
+    with folder:
+        store.path_for("s1").write_bytes(GOOD[:cut])
+        # A cut inside the final newline still holds the whole object.
+        expected = "loaded" if cut == len(GOOD) - 1 else "moved aside"
+        assert outcome(store, "s1", GOOD[:cut]) == expected
+        assert [s.id for s in store.list()] == (["s1"] if expected == "loaded" else [])
+
+
+@FUZZ
+@given(flips=st.lists(st.tuples(st.integers(0, len(GOOD) - 1), st.integers(1, 255)), max_size=4))
+def test_bit_flipped_files_load_or_are_moved_aside(flips: list[tuple[int, int]]) -> None:
+    CASES["bit flips"] += 1
+    raw = bytearray(GOOD)
+    for offset, mask in flips:
+        raw[offset] ^= mask
+    store, folder = fresh_store()
+    with folder:
+        store.path_for("s1").write_bytes(bytes(raw))
+        loaded = outcome(store, "s1", bytes(raw)) == "loaded"
+        assert [s.id for s in store.list()] == (["s1"] if loaded else [])
+
+
+REQUIRED_TOP = {"schema_version", "id", "title", "created", "updated", "model", "system_prompt"}
+REQUIRED_TOP |= {"settings", "messages"}
+REQUIRED_MESSAGE = {"role", "content", "created"}
+
+
+@FUZZ
+@given(
+    top=st.sets(st.sampled_from(sorted(session_to_dict(sample_session())))),
+    message=st.sets(st.sampled_from(["role", "content", "created", "incomplete", "stats"])),
+    settings_keys=st.sets(st.sampled_from(sorted(session_to_dict(sample_session())["settings"]))),
+    stats_keys=st.sets(st.sampled_from(sorted(GenerationStats().to_dict()))),
+)
+def test_missing_fields_anywhere(
+    top: set[str], message: set[str], settings_keys: set[str], stats_keys: set[str]
+) -> None:
+    CASES["missing fields"] += 1
+    data = session_to_dict(sample_session())
+    for key in top:
+        del data[key]
+    if "messages" in data:
+        for key in message:
+            data["messages"][1].pop(key, None)
+        if isinstance(data["messages"][1].get("stats"), dict):
+            for key in stats_keys:
+                del data["messages"][1]["stats"][key]
+    if "settings" in data:
+        for key in settings_keys:
+            del data["settings"][key]
+    raw = json.dumps(data).encode()
+    store, folder = fresh_store()
+    with folder:
+        store.path_for("s1").write_bytes(raw)
+        result = outcome(store, "s1", raw)
+        # Settings and stats fields have defaults; the others are required.
+        required_missing = top & REQUIRED_TOP or (
+            "messages" not in top and message & REQUIRED_MESSAGE
+        )
+        assert result == ("moved aside" if required_missing else "loaded")
+        if required_missing:
+            assert "missing" in store.problems[-1].reason
+
+
+@FUZZ
+@given(
+    version=st.integers(min_value=SCHEMA_VERSION + 1)
+    | st.integers(max_value=0)
+    | st.none()
+    | st.booleans()
+    | st.floats()
+    | st.text(max_size=5)
+)
+def test_future_or_mistyped_schema_versions_are_moved_aside(version: Any) -> None:
+    CASES["schema versions"] += 1
+    data = {**session_to_dict(sample_session()), "schema_version": version}
+    raw = json.dumps(data).encode()
+    store, folder = fresh_store()
+    with folder:
+        store.path_for("s1").write_bytes(raw)
+        assert store.list() == []
+        (problem,) = store.problems
+        assert "schema_version" in problem.reason
+        assert problem.moved_to is not None and problem.moved_to.read_bytes() == raw
+
+
+def test_open_of_a_bad_file_leaves_it_unlocked(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path)
+    store.path_for("s1").write_bytes(GOOD[:40])
+    with pytest.raises(CorruptSessionError):
+        store.open("s1")
+    assert store.holder("s1") is None
+
+
+# ---------------------------------------------------------------- the CLI over bad files
+
+
+@FUZZ
+@given(files=st.lists(st.binary(max_size=300) | st.just(GOOD), min_size=1, max_size=8))
+def test_store_never_raises_on_a_folder_of_random_files(files: list[bytes]) -> None:
+    CASES["folders"] += 1
+    store, folder = fresh_store()
+    with folder:
+        for n, raw in enumerate(files):
+            store.path_for(f"f{n}").write_bytes(raw)
+        try:
+            listed = store.list()
+            for summary in listed:
+                store.load(summary.id)
+        except StoreError:
+            pass  # load() of a file list() only checked at the top level
+        goods = {f"f{n}" for n, raw in enumerate(files) if raw == GOOD}
+        assert goods <= {s.id for s in store.list()}
+
+
+def test_sessions_command_over_hostile_files(paths: Paths) -> None:
+    store = SessionStore(paths.sessions_dir)
+    store.save(sample_session("good"))
+    hostile = {f"huge-{name}": raw for name, raw in HUGE_BAD.items() if name != "huge-role"}
+    hostile |= {"torn": GOOD[:100], "binary": bytes(range(256)), "empty": b""}
+    for name, raw in hostile.items():
+        store.path_for(name).write_bytes(raw)
+    result = subprocess.run(
+        [sys.executable, "-m", "qwen_tui", "sessions"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    assert result.stdout.startswith("good ") and result.stdout.count("\n") == 1
+    for name in hostile:
+        assert f"{name}.json" in result.stderr and f"{name}.json.corrupt-" in result.stderr
+
+
+# ---------------------------------------------------------------- schema migrations
+
+
+OLD_VERSION_FILES: dict[int, bytes] = {}
+"""A real file of each past schema version, one per migration step (none yet: version 1
+is the first). Bumping SCHEMA_VERSION without adding one here fails the test below."""
+
+
+def test_every_migration_step_has_an_old_file() -> None:
+    assert set(OLD_VERSION_FILES) == set(range(1, SCHEMA_VERSION))
+
+
+@pytest.mark.parametrize("version", sorted(OLD_VERSION_FILES))
+def test_each_real_step_upgrades_in_place(tmp_path: Path, version: int) -> None:
+    store = SessionStore(tmp_path)
+    store.path_for("old").write_bytes(OLD_VERSION_FILES[version])
+    session = store.load("old")
+    assert json.loads(store.path_for("old").read_bytes())["schema_version"] == SCHEMA_VERSION
+    assert store.load("old") == session
+    (backup,) = tmp_path.glob(f"old.json.v{version}.bak")
+    assert backup.read_bytes() == OLD_VERSION_FILES[version]
+
+
+@pytest.fixture
+def version_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pretend next schema version whose step (1 -> 2) renames the title."""
+    from qwen_tui.store import schema
+
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(
+        schema, "MIGRATIONS", {1: lambda data: {**data, "title": f"{data['title']} (v2)"}}
+    )
+
+
+def test_old_file_is_upgraded_in_place_keeping_a_backup(tmp_path: Path, version_2: None) -> None:
+    store = SessionStore(tmp_path)
+    store.path_for("s1").write_bytes(GOOD)
+    assert store.list()[0].title == "sample (v2)"  # listing reads it, rewrites nothing
+    assert store.path_for("s1").read_bytes() == GOOD
+    session = store.load("s1")
+    assert session.title == "sample (v2)"
+    upgraded = json.loads(store.path_for("s1").read_bytes())
+    assert upgraded["schema_version"] == 2 and upgraded["title"] == "sample (v2)"
+    backup = tmp_path / "s1.json.v1.bak"
+    assert backup.read_bytes() == GOOD and (backup.stat().st_mode & 0o077) == 0
+    assert store.load("s1") == session  # already current: no second step, no second backup
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s1.json", "s1.json.v1.bak"]
+    assert [s.id for s in store.list()] == ["s1"] and store.problems == []
+
+
+def test_upgrade_never_overwrites_an_earlier_backup(tmp_path: Path, version_2: None) -> None:
+    store = SessionStore(tmp_path)
+    (tmp_path / "s1.json.v1.bak").write_bytes(b"an older backup")
+    store.path_for("s1").write_bytes(GOOD)
+    store.load("s1")
+    assert (tmp_path / "s1.json.v1.bak").read_bytes() == b"an older backup"
+    assert (tmp_path / "s1.json.v1.bak-2").read_bytes() == GOOD
+
+
+def test_no_upgrade_while_another_process_writes_the_session(
+    tmp_path: Path, version_2: None
+) -> None:
+    store = SessionStore(tmp_path)
+    store.path_for("s1").write_bytes(GOOD)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path; from qwen_tui.store import SessionStore;"
+            "SessionStore(Path(sys.argv[1])).lock('s1'); print('locked', flush=True);"
+            "sys.stdin.read()",
+            str(tmp_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline() == "locked\n"
+        assert store.load("s1").title == "sample (v2)"  # upgraded in memory only
+        assert store.path_for("s1").read_bytes() == GOOD
+        assert not (tmp_path / "s1.json.v1.bak").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_failing_step_moves_the_file_aside_untouched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qwen_tui.store import schema
+
+    def broken_step(data: dict[str, Any]) -> dict[str, Any]:
+        raise ValueError("messages: cannot convert")
+
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(schema, "MIGRATIONS", {1: broken_step})
+    store = SessionStore(tmp_path)
+    store.path_for("s1").write_bytes(GOOD)
+    with pytest.raises(CorruptSessionError, match="cannot convert"):
+        store.load("s1")
+    (moved,) = tmp_path.glob("s1.json.corrupt-*")
+    assert moved.read_bytes() == GOOD
+    assert not list(tmp_path.glob("*.bak"))
