@@ -1,0 +1,50 @@
+"""A session as a Markdown document (what ctrl+e writes)."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+from qwen_tui.conversation import Session
+from qwen_tui.widgets.message_view import ROLE_LABELS, stats_line
+from qwen_tui.widgets.visible_text import one_line, visible_text
+
+
+def session_markdown(session: Session) -> str:
+    """Title, system prompt, then each message under a heading; stats as a note."""
+    title = one_line(session.title) or "Untitled session"
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(session.created))
+    parts = [f"# {title}", f"*{when}{' · ' + one_line(session.model) if session.model else ''}*"]
+    parts.append(f"**System:** {visible_text(session.system_prompt)}")
+    for message in session.messages:
+        parts.append(f"## {ROLE_LABELS.get(message.role, message.role)}")
+        parts.append(visible_text(message.content).rstrip() or "*(empty)*")
+        note = stats_line(message.stats) if message.stats else ""
+        if message.stopped:
+            note = f"{note} · stopped" if note else "stopped"
+        if message.error:
+            note = f"{note} · failed: {one_line(message.error)}" if note else "failed"
+        if note:
+            parts.append(f"*{note}*")
+    return "\n\n".join(parts) + "\n"
+
+
+def default_export_path(session: Session, folder: Path) -> Path:
+    """`<folder>/<title-slug>.md`, with -2, -3... so an existing file is never the default."""
+    slug = re.sub(r"[^a-z0-9]+", "-", session.title.lower()).strip("-")[:40] or session.id
+    candidate = folder / f"{slug}.md"
+    number = 2
+    while candidate.exists():
+        candidate = folder / f"{slug}-{number}.md"
+        number += 1
+    return candidate
+
+
+def write_export(session: Session, path: Path) -> None:
+    """Write the Markdown, readable by the owner only (sessions hold private text)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(session_markdown(session))

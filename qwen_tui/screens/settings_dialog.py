@@ -1,0 +1,101 @@
+"""Edits one session's system prompt and sampling settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static, TextArea
+
+from qwen_tui.conversation import GenerationSettings
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """What the dialog returns."""
+
+    system_prompt: str
+    generation: GenerationSettings
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    label: str
+    parse: Callable[[str], object]
+    valid: Callable[[object], bool]
+    rule: str
+
+
+def _optional_int(text: str) -> int | None:
+    return int(text) if text.strip() else None
+
+
+FIELDS = (
+    Field("temperature", "Temperature", float, lambda v: 0 <= v <= 5, "0 to 5 (0 = greedy)"),
+    Field("top_p", "Top-p", float, lambda v: 0 < v <= 1, "above 0, at most 1"),
+    Field("top_k", "Top-k", int, lambda v: v >= 0, "0 or more (0 = no limit)"),
+    Field("max_new_tokens", "Max new tokens", int, lambda v: v >= 1, "1 or more"),
+    Field("repetition_penalty", "Repetition penalty", float, lambda v: 0 < v <= 5, "above 0"),
+    Field("seed", "Seed", _optional_int, lambda v: v is None or v >= 0, "blank = random"),
+)
+
+
+class SettingsDialog(ModalScreen[SessionSettings | None]):
+    BINDINGS = [  # noqa: RUF012
+        Binding("escape", "cancel", "Cancel", show=False),
+        Binding("ctrl+s", "save", "Save", show=False, priority=True),
+    ]
+
+    def __init__(self, system_prompt: str, settings: GenerationSettings) -> None:
+        super().__init__(classes="dialog")
+        self._system_prompt = system_prompt
+        self._settings = settings
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box", id="settings-box"):
+            yield Static("Session settings", classes="dialog-title")
+            with VerticalScroll(id="settings-fields"):
+                yield Label("System prompt")
+                yield TextArea(
+                    self._system_prompt, id="system-prompt", soft_wrap=True, compact=True
+                )
+                for field in FIELDS:
+                    value = getattr(self._settings, field.name)
+                    with Horizontal(classes="setting-row"):
+                        yield Label(field.label, classes="setting-label")
+                        text = "" if value is None else str(value)
+                        yield Input(text, id=field.name, compact=True, placeholder=field.rule)
+            yield Static("ctrl+s saves, escape cancels", id="settings-error", markup=False)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Save", variant="primary", id="save", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+
+    @on(Button.Pressed, "#save")
+    def action_save(self) -> None:
+        values: dict[str, object] = {}
+        for field in FIELDS:
+            text = self.query_one(f"#{field.name}", Input).value.strip()
+            try:
+                value = field.parse(text)
+                ok = field.valid(value)
+            except ValueError:
+                ok = False
+            if not ok:
+                error = self.query_one("#settings-error", Static)
+                error.update(f"{field.label}: {field.rule}")
+                error.add_class("-invalid")
+                self.query_one(f"#{field.name}", Input).focus()
+                return
+            values[field.name] = value
+        prompt = self.query_one("#system-prompt", TextArea).text
+        self.dismiss(SessionSettings(prompt, self._settings.with_changes(**values)))
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

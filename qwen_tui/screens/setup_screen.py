@@ -1,0 +1,670 @@
+"""Set up a model: a catalog model, another hub repo, a local folder or GGUF file, or the demo.
+
+Opens at start when nothing is installed, and from the command palette ("Set up a model…").
+The work itself is the UI-free model_setup code (`run_setup`, `import_model`,
+`ensure_demo_model`), blocking, so it runs in one thread worker; its progress callbacks fire
+in that thread and reach the screen as messages, at most a few a second (each redraw may cross
+a slow SSH link). Expected failures come back as data (`SetupOutcome.error`) and are shown in
+words with what to do about them here. The screen dismisses with the installed model, which
+the app then loads in the chat, or with None when the user leaves.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+import psutil
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.message_pump import MessagePump
+from textual.screen import Screen
+from textual.widgets import Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+from textual.worker import Worker, WorkerState
+
+from qwen_tui.config import Config
+from qwen_tui.model_setup.catalog import CATALOG, CatalogEntry, find_entry
+from qwen_tui.model_setup.download import (
+    MIRROR_HINT,
+    DownloadError,
+    DownloadProgress,
+    resolve_endpoint,
+    resolve_token,
+)
+from qwen_tui.model_setup.importer import demo_installed, ensure_demo_model, import_model
+from qwen_tui.model_setup.installed import InstalledModel
+from qwen_tui.model_setup.quantize import QuantizeError, needs_remote_code, read_config
+from qwen_tui.model_setup.setup_flow import (
+    SetupError,
+    SetupRequest,
+    download_folder,
+    installed_from,
+    run_setup,
+)
+from qwen_tui.paths import Paths
+from qwen_tui.screens.confirm_dialog import ConfirmDialog
+from qwen_tui.setup_cli import human_bytes
+from qwen_tui.widgets.setup_progress import SetupProgress
+from qwen_tui.widgets.visible_text import one_line, visible_text
+
+if TYPE_CHECKING:
+    from qwen_tui.app import QwenTuiApp
+
+log = logging.getLogger(__name__)
+
+REDRAW_EVERY_S = 0.25
+"""Progress reaches the screen at most this often (a new file or step always does)."""
+GB = 2**30
+REPO_ID = re.compile(r"[\w.-]+/[\w.-]+")
+
+# huggingface_hub switches module-wide constants around each file it fetches: two downloads
+# in one process would flip them under each other. A cancelled job still winding down holds
+# this until it has, so a new one waits rather than overlapping it.
+_ONE_SETUP_AT_A_TIME = threading.Lock()
+
+JobKind = Literal["hub", "import", "demo"]
+EXPECTED_ERRORS = (DownloadError, QuantizeError, SetupError)
+"""Failures model_setup words for users; anything else is a bug and goes to the log."""
+
+
+# ---------------------------------------------------------------- the work (no widgets)
+
+
+@dataclass(frozen=True)
+class SetupJob:
+    """One thing to set up, with the settings it runs with."""
+
+    kind: JobKind
+    target: str = ""
+    """Repo id (hub) or path (import); empty for the demo."""
+    endpoint: str = ""
+    token: str | None = None
+    trust_remote_code: bool = False
+    """The user confirmed running this repo's or folder's own code."""
+
+    @property
+    def title(self) -> str:
+        if self.kind == "demo":
+            return "Preparing the demo model"
+        if self.kind == "import":
+            return f"Importing {self.target}"
+        return f"Downloading {self.target} from {self.endpoint}"
+
+
+@dataclass(frozen=True)
+class SetupOutcome:
+    """What the worker returns: the model, or the failure to show (never both)."""
+
+    job: SetupJob
+    model: InstalledModel | None = None
+    error: Exception | None = None
+
+
+def perform(
+    job: SetupJob,
+    paths: Paths,
+    config: Config,
+    on_download: Callable[[DownloadProgress], None],
+    on_stage: Callable[[str, float | None], None],
+    cancel: threading.Event,
+) -> InstalledModel:
+    """Run `job` to the end. Blocking: call it from a worker thread."""
+    if job.kind == "demo":
+        return ensure_demo_model(paths, on_stage)
+    if job.kind == "import":
+        return import_model(
+            Path(job.target),
+            paths,
+            low_bit=config.model.low_bit,
+            trust_remote_code=job.trust_remote_code,
+            progress=on_stage,
+        )
+    request = SetupRequest(
+        repo_id=job.target,
+        endpoint=job.endpoint,
+        token=job.token,
+        low_bit=config.model.low_bit,
+        trust_remote_code=job.trust_remote_code,
+        use_hf_transfer=config.hub.hf_transfer,
+    )
+    result = run_setup(request, paths, on_download=on_download, on_stage=on_stage, cancel=cancel)
+    return result.model
+
+
+class DownloadProgressed(Message):
+    """Bytes, speed and ETA of the download running in the setup worker."""
+
+    def __init__(self, progress: DownloadProgress) -> None:
+        super().__init__()
+        self.progress = progress
+
+
+class StageChanged(Message):
+    """The setup worker moved to another step (downloading, quantizing…) or along one."""
+
+    def __init__(self, stage: str, fraction: float | None) -> None:
+        super().__init__()
+        self.stage = stage
+        self.fraction = fraction
+
+
+class ProgressRelay:
+    """The worker's progress callbacks: post to `target`, at most every `every_s` seconds.
+
+    Downloads report ten times a second; over a slow SSH link every redraw costs, so most are
+    dropped here, in the worker thread, before they become messages. A new file or step and
+    the end of the download are always passed on.
+    """
+
+    def __init__(
+        self,
+        target: MessagePump,
+        every_s: float = REDRAW_EVERY_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._target = target
+        self._every_s = every_s
+        self._clock = clock
+        self._last_post = float("-inf")
+        self._last_file: str | None = None
+        self._last_stage: str | None = None
+
+    def _due(self, now: float) -> bool:
+        return now - self._last_post >= self._every_s
+
+    def _post(self, message: Message, now: float) -> None:
+        self._last_post = now
+        self._target.post_message(message)
+
+    def download(self, progress: DownloadProgress) -> None:
+        now = self._clock()
+        new_file = progress.filename != self._last_file
+        finished = progress.done_bytes >= progress.total_bytes
+        if new_file or finished or self._due(now):
+            self._last_file = progress.filename
+            self._post(DownloadProgressed(progress), now)
+
+    def stage(self, stage: str, fraction: float | None) -> None:
+        now = self._clock()
+        if stage != self._last_stage or self._due(now):
+            self._last_stage = stage
+            self._post(StageChanged(stage, fraction), now)
+
+
+def failure_text(error: Exception, job: SetupJob) -> tuple[str, str]:
+    """(what went wrong, what to do about it on this screen).
+
+    model_setup's messages are written for the command line ("set HF_ENDPOINT", "re-run");
+    for the errors this screen has a field for, the advice names the field instead.
+    """
+    message = str(error) or type(error).__name__
+    if not isinstance(error, EXPECTED_ERRORS):
+        return f"{type(error).__name__}: {message}", "The log has the details."
+    if not isinstance(error, DownloadError):
+        return message, ""
+    if error.kind == "cancelled":
+        return "Download cancelled.", "Press enter on the same model to resume where it stopped."
+    if error.kind == "unreachable":
+        first_sentence = message.split(". ", 1)[0].rstrip(".") + "."  # "Cannot reach X (why)."
+        return first_sentence, (
+            "Check the network. If the hub is blocked where you are, use a mirror: type "
+            f"{MIRROR_HINT} (or another) in Endpoint and press enter."
+        )
+    if error.kind == "unauthorized":
+        what = (
+            f"{job.endpoint} refused the token for {job.target}."
+            if job.token
+            else f"{job.target} is gated or private on {job.endpoint}."
+        )
+        return what, (
+            "Accept the model's licence on its page, create an access token with read access, "
+            "paste it in Token and press enter."
+        )
+    hints = {
+        "interrupted": "Press enter on the same model to resume; finished files are kept.",
+        "disk_full": "Free some space, then press enter on the same model to resume.",
+        "not_found": "Check the repo id and the endpoint.",
+    }
+    return message, hints.get(error.kind, "")
+
+
+def free_resources(paths: Paths) -> tuple[int, int]:
+    """(RAM available now, free disk space where downloads go), in bytes."""
+    folder = paths.cache_dir.absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return psutil.virtual_memory().available, shutil.disk_usage(folder).free
+
+
+def _gb(n: float) -> str:
+    return f"{n / GB:.1f} GB"
+
+
+def describe_model(model: InstalledModel) -> str:
+    """`name (1.2 GB, sym_int4)`, for the notification when it is ready."""
+    manifest = model.manifest
+    return f"{one_line(model.name)} ({human_bytes(manifest.size_bytes)}, {manifest.low_bit})"
+
+
+# ---------------------------------------------------------------- what the list shows
+
+DEMO, IMPORT, OTHER = "demo", "import", "other"
+
+
+def _option_id(entry: CatalogEntry) -> str:
+    return f"repo:{entry.repo_id}"
+
+
+def catalog_label(entry: CatalogEntry, state: str) -> Text:
+    """One row: mark, name, size, download, RAM to chat, licence (cut at the edge)."""
+    mark = {"installed": "✓ ", "partial": "◐ "}.get(state, "  ")
+    text = Text(mark)
+    text.append(f"{entry.display_name:<24}", style="bold")
+    text.append(f"  {entry.params:>4}  {entry.download_mb / 1024:3.1f} GB download  ")
+    text.append(f"{entry.run_ram_gb:.1f} GB RAM  ")
+    text.append(entry.license, style="dim")
+    return text
+
+
+def extra_label(mark: str, name: str, note: str) -> Text:
+    text = Text(mark)
+    text.append(name, style="bold")
+    text.append(f"  {note}", style="dim")
+    return text
+
+
+class SetupScreen(Screen[InstalledModel | None]):
+    """Choose a model and set it up; dismisses with the installed model (or None)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Cancel / back", id="setup.back"),
+    ]
+
+    app: QwenTuiApp
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cancel: threading.Event | None = None
+        """Set to stop the running job; None while nothing runs."""
+        self._job: SetupJob | None = None
+        self._worker: Worker[SetupOutcome] | None = None
+        self._stage = ""
+        self._source_kind: str | None = None
+        """IMPORT or OTHER while the source field asks for a path or a repo id."""
+
+    @property
+    def running(self) -> bool:
+        return self._cancel is not None
+
+    # ------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield Static("Set up a model", id="setup-title")
+        choices = OptionList(*self._options(), id="setup-choices")
+        choices.border_title = "Models"
+        choices.border_subtitle = "✓ installed  ◐ partly downloaded"
+        yield choices
+        yield Static("", id="setup-details", markup=False)
+        with Horizontal(classes="setup-row"):
+            yield Label("Endpoint", classes="setup-label")
+            yield Input(self._default_endpoint(), id="setup-endpoint", compact=True)
+        with Horizontal(classes="setup-row", id="setup-source-row"):
+            yield Label("", classes="setup-label", id="setup-source-label")
+            yield Input(id="setup-source", compact=True)
+        with Horizontal(classes="setup-row", id="setup-token-row"):
+            yield Label("Token", classes="setup-label")
+            yield Input(
+                id="setup-token",
+                compact=True,
+                password=True,
+                placeholder="hf_… (an access token with read access)",
+            )
+        yield SetupProgress(id="setup-progress")
+        yield Static("", id="setup-message", markup=False)
+        yield Static(
+            "↑↓ choose · enter set up · tab next field · escape cancel / back",
+            id="setup-hint",
+        )
+
+    def on_mount(self) -> None:
+        self.query_one("#setup-source-row").display = False
+        self.query_one("#setup-token-row").display = False
+        self.query_one("#setup-message").display = False
+        self.choices.highlighted = 0
+        self.choices.focus()
+
+    def on_unmount(self) -> None:
+        # Quitting mid-download: stop the worker thread, or the exit would wait for it.
+        if self._cancel is not None:
+            self._cancel.set()
+
+    @property
+    def choices(self) -> OptionList:
+        return self.query_one("#setup-choices", OptionList)
+
+    def _default_endpoint(self) -> str:
+        return resolve_endpoint(None, self.app.config.hub.endpoint)
+
+    def _options(self) -> list[Option]:
+        paths = self.app.paths
+        options = [
+            Option(catalog_label(entry, self._entry_state(entry)), id=_option_id(entry))
+            for entry in CATALOG
+        ]
+        demo_mark = "✓ " if demo_installed(paths) else "  "
+        extras = [
+            (demo_mark, "Demo model", "SmolLM2 135M, bundled: no download", DEMO),
+            ("  ", "Import a local model…", "a folder or a .gguf file", IMPORT),
+            ("  ", "Another hub model…", "any repo id, untested", OTHER),
+        ]
+        options += [Option(extra_label(m, name, note), id=i) for m, name, note, i in extras]
+        return options
+
+    def _entry_state(self, entry: CatalogEntry) -> str:
+        paths = self.app.paths
+        if installed_from(paths, entry.repo_id) is not None:
+            return "installed"
+        return "partial" if download_folder(paths, entry.repo_id).is_dir() else ""
+
+    def _refresh_options(self) -> None:
+        """Marks change after a job (installed, partly downloaded); keep the highlight."""
+        highlighted = self.choices.highlighted
+        self.choices.set_options(self._options())
+        self.choices.highlighted = highlighted
+
+    # ------------------------------------------------------------ details of the highlight
+
+    @on(OptionList.OptionHighlighted, "#setup-choices")
+    def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        self.query_one("#setup-details", Static).update(self._details(event.option.id or ""))
+
+    def _details(self, option_id: str) -> str:
+        if option_id == DEMO:
+            return (
+                "SmolLM2 135M Instruct, shipped with qwen-tui: works with no network.\n"
+                "Prepared once, in about half a minute.\n"
+                "Small and quick; its answers are basic."
+            )
+        if option_id == IMPORT:
+            return (
+                "A transformers model folder (config.json, weights, tokenizer)\n"
+                "or a .gguf file (Llama architecture),\n"
+                f"quantized once to {self.app.config.model.low_bit}."
+            )
+        if option_id == OTHER:
+            return (
+                "Any hub repo id (org/name). Not in the catalog, so untested:\n"
+                "it may fail to quantize or to chat.\n"
+                "A repo that ships its own code asks before running it."
+            )
+        entry = find_entry(option_id.removeprefix("repo:"))
+        return self._entry_details(entry) if entry else ""
+
+    def _entry_details(self, entry: CatalogEntry) -> str:
+        """Four lines: repo and licence, what it needs, what is free, its state or notes."""
+        ram, disk = free_resources(self.app.paths)
+        free = f"Free now: {_gb(disk)} disk, {_gb(ram)} RAM"
+        if entry.quantize_ram_gb * GB > ram:
+            free += ": not enough RAM to quantize this one"
+        state = self._entry_state(entry)
+        last = {
+            "installed": "Installed: enter opens it.",
+            "partial": "Partly downloaded: enter resumes where it stopped.",
+        }.get(state, entry.notes)
+        return "\n".join(
+            [
+                f"{entry.repo_id} · licence: {entry.license}",
+                f"Needs {entry.download_mb / 1024:.1f} GB disk, "
+                f"{entry.quantize_ram_gb:.1f} GB RAM to quantize, "
+                f"{entry.run_ram_gb:.1f} GB RAM to chat",
+                free,
+                last,
+            ]
+        )
+
+    # ------------------------------------------------------------ choosing
+
+    @on(OptionList.OptionSelected, "#setup-choices")
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        self._choose(event.option.id or "")
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        """Enter in a field (endpoint, path, token) sets up the highlighted choice."""
+        option = self.choices.highlighted_option
+        if option is not None:
+            self._choose(option.id or "", from_field=True)
+
+    def _choose(self, option_id: str, from_field: bool = False) -> None:
+        if self.running:
+            keys = self.app.effective_key("setup.back")
+            self.notify(f"Setting up already: wait, or press {keys} to cancel a download.")
+            return
+        if option_id in (IMPORT, OTHER):
+            self._choose_source(option_id, submit=from_field)
+        elif option_id == DEMO:
+            self._start(SetupJob("demo"))
+        elif option_id.startswith("repo:"):
+            self._start(self._hub_job(option_id.removeprefix("repo:")))
+
+    def _choose_source(self, kind: str, submit: bool) -> None:
+        """Import and other repos need a path or a repo id: ask for it, then start."""
+        source = self.query_one("#setup-source", Input)
+        if kind != self._source_kind:
+            self._source_kind = kind
+            importing = kind == IMPORT
+            self.query_one("#setup-source-label", Label).update("Path" if importing else "Repo id")
+            source.placeholder = (
+                "/path/to/model-folder or /path/to/model.gguf"
+                if importing
+                else "org/name, e.g. Qwen/Qwen2.5-0.5B-Instruct"
+            )
+            source.value = ""
+            submit = False
+        self.query_one("#setup-source-row").display = True
+        text = source.value.strip()
+        if not submit or not text:
+            source.focus()
+            return
+        if kind == IMPORT:
+            self._start_import(Path(text).expanduser())
+        elif REPO_ID.fullmatch(text):
+            self._start(self._hub_job(text))
+        else:
+            self._show_message(f"{text!r} is not a repo id: it looks like org/name.", "")
+            source.focus()
+
+    def _hub_job(self, repo_id: str) -> SetupJob:
+        config = self.app.config
+        endpoint = self.query_one("#setup-endpoint", Input).value.strip()
+        token = self.query_one("#setup-token", Input).value.strip()
+        return SetupJob(
+            "hub",
+            repo_id,
+            endpoint=resolve_endpoint(endpoint or None, config.hub.endpoint),
+            token=token or resolve_token(config.hub.token),
+        )
+
+    def _start_import(self, path: Path) -> None:
+        if not path.exists():
+            self._show_message(
+                f"{path} does not exist.", "Type the path of a folder or a .gguf file."
+            )
+            return
+        job = SetupJob("import", str(path))
+        try:
+            code = path.is_dir() and needs_remote_code(path, read_config(path))
+        except QuantizeError as error:
+            self._show_message(str(error), "")
+            return
+        if code:
+            self._ask_remote_code(job, f"The model in {path}")
+        else:
+            self._start(job)
+
+    # ------------------------------------------------------------ running
+
+    def _start(self, job: SetupJob) -> None:
+        self._job, self._stage = job, ""
+        self._cancel = threading.Event()
+        self._hide_message()
+        self.query_one(SetupProgress).start(job.title)
+        self._worker = self._run(job, self.app.paths, self.app.config, self._cancel)
+
+    @work(thread=True, exclusive=True, group="setup", exit_on_error=False)
+    def _run(
+        self, job: SetupJob, paths: Paths, config: Config, cancel: threading.Event
+    ) -> SetupOutcome:
+        relay = ProgressRelay(self)
+        with _ONE_SETUP_AT_A_TIME:
+            try:
+                model = perform(job, paths, config, relay.download, relay.stage, cancel)
+            except EXPECTED_ERRORS as error:
+                return SetupOutcome(job, error=error)
+        return SetupOutcome(job, model=model)
+
+    def on_download_progressed(self, message: DownloadProgressed) -> None:
+        cancel = self._cancel
+        if cancel is not None and not cancel.is_set():  # else "Cancelling…" stays shown
+            self.query_one(SetupProgress).download(message.progress)
+
+    def on_stage_changed(self, message: StageChanged) -> None:
+        if not self.running:
+            return
+        self._stage = message.stage
+        progress = self.query_one(SetupProgress)
+        if message.stage == "downloading" and self._job is not None:
+            progress.stage(self._job.title, None)
+        elif message.stage == "quantizing":
+            low_bit = self.app.config.model.low_bit
+            progress.stage(f"Quantizing to {low_bit} (a minute or more for big models)", None)
+        else:
+            stage = message.stage
+            progress.stage(stage[:1].upper() + stage[1:], message.fraction)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker, job = event.worker, self._job
+        if worker is not self._worker or job is None:
+            return
+        if event.state is WorkerState.SUCCESS:
+            self._finished(worker.result)
+        elif event.state is WorkerState.CANCELLED:
+            # Textual cancels the screen's workers when it closes (the app quitting), but it
+            # cannot stop a thread: the event does, or quitting would wait for the download.
+            if self._cancel is not None:
+                self._cancel.set()
+        elif event.state is WorkerState.ERROR:
+            # Not a failure model_setup words for users: a bug, or a library's surprise.
+            log.error("setting up %s failed", job.target, exc_info=worker.error)
+            error = worker.error if isinstance(worker.error, Exception) else None
+            self._finished(SetupOutcome(job, error=error or RuntimeError(str(worker.error))))
+
+    def _finished(self, outcome: SetupOutcome) -> None:
+        self._cancel, self._worker = None, None
+        self.query_one(SetupProgress).hide()
+        self._refresh_options()
+        if outcome.model is not None:
+            self.app.notify(f"{describe_model(outcome.model)} is ready.", title="Model set up")
+            self.dismiss(outcome.model)
+            return
+        error = outcome.error or RuntimeError("no model")
+        if isinstance(error, SetupError) and self._needs_consent(outcome.job):
+            self._ask_remote_code(outcome.job, outcome.job.target)
+            return
+        self._show_failure(error, outcome.job)
+
+    def _show_failure(self, error: Exception, job: SetupJob) -> None:
+        message, hint = failure_text(error, job)
+        cancelled = isinstance(error, DownloadError) and error.kind == "cancelled"
+        self._show_message(message, hint, stopped=cancelled)
+        kind = error.kind if isinstance(error, DownloadError) else ""
+        if kind == "unreachable":
+            self.query_one("#setup-endpoint", Input).focus()
+        elif kind == "unauthorized":
+            self.query_one("#setup-token-row").display = True
+            self.query_one("#setup-token", Input).focus()
+        elif job.kind == "import":
+            self.query_one("#setup-source", Input).focus()
+        else:
+            self.choices.focus()
+
+    # ------------------------------------------------------------ remote code
+
+    def _needs_consent(self, job: SetupJob) -> bool:
+        """`run_setup` stopped because a repo outside the catalog needs its own code to load."""
+        if job.kind != "hub" or job.trust_remote_code or find_entry(job.target) is not None:
+            return False
+        folder = download_folder(self.app.paths, job.target)
+        try:
+            return needs_remote_code(folder, read_config(folder))
+        except QuantizeError:
+            return False
+
+    def _ask_remote_code(self, job: SetupJob, what: str) -> None:
+        question = (
+            f"{what} needs its own Python code to load (trust_remote_code). That code runs on "
+            "this computer with your permissions, and nobody has checked it for qwen-tui. "
+            "Run it only if you trust where it comes from."
+        )
+
+        def answer(trusted: bool | None) -> None:
+            if trusted:
+                self._start(replace(job, trust_remote_code=True))
+            else:
+                self._show_message(
+                    f"Not set up: {job.target} needs to run its own code.",
+                    "Choose another model, or choose this one again to be asked again.",
+                    stopped=True,
+                )
+
+        dialog = ConfirmDialog("Run this model's own code?", question, "Trust and run")
+        self.app.push_screen(dialog, answer)
+
+    # ------------------------------------------------------------ messages, escape
+
+    def _show_message(self, message: str, hint: str, stopped: bool = False) -> None:
+        """A failure (or, `stopped`, the user's own cancel) and what to do next.
+
+        The box's title says which in words, not only in colour (NO_COLOR).
+        """
+        box = self.query_one("#setup-message", Static)
+        box.update(visible_text(f"{message}\n{hint}" if hint else message))
+        box.border_title = "Stopped" if stopped else "Could not set up"
+        box.set_class(stopped, "-notice")
+        box.display = True
+
+    def _hide_message(self) -> None:
+        self.query_one("#setup-message").display = False
+
+    def action_back(self) -> None:
+        """Cancel a download; else leave a field for the list; else close the screen."""
+        if self._cancel is not None:
+            self._cancel_job(self._cancel)
+        elif not self.choices.has_focus:
+            self.choices.focus()
+        else:
+            self.dismiss(None)
+
+    def _cancel_job(self, cancel: threading.Event) -> None:
+        job = self._job
+        downloading = job is not None and job.kind == "hub" and self._stage in ("", "downloading")
+        if not downloading:
+            self.notify(
+                "This step cannot be interrupted; it ends on its own (see the elapsed time).",
+                title="Setting up",
+            )
+            return
+        cancel.set()
+        self.query_one(SetupProgress).stage("Cancelling…", None)

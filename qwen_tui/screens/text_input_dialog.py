@@ -1,0 +1,37 @@
+"""Asks for one line of text (a new title, a file path); None when cancelled."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Static
+
+from qwen_tui.widgets.visible_text import one_line, visible_text
+
+
+class TextInputDialog(ModalScreen[str | None]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel", show=False)]  # noqa: RUF012
+
+    def __init__(self, title: str, value: str = "", hint: str = "") -> None:
+        super().__init__(classes="dialog")
+        self._title = title
+        self._value = value
+        self._hint = hint
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Static(visible_text(self._title), classes="dialog-title", markup=False)
+            yield Input(one_line(self._value), id="dialog-input", compact=True)
+            hint = self._hint or "enter to confirm, escape to cancel"
+            yield Static(visible_text(hint), classes="dialog-hint", markup=False)
+
+    @on(Input.Submitted, "#dialog-input")
+    def _submitted(self, event: Input.Submitted) -> None:
+        value = event.value.strip()
+        self.dismiss(value or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

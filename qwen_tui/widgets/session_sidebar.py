@@ -1,0 +1,191 @@
+"""The sessions sidebar: a search box over a list of sessions, newest first."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.timer import Timer
+from textual.widgets import Input, ListItem, ListView, Static
+
+from qwen_tui.widgets.visible_text import one_line
+
+if TYPE_CHECKING:
+    from qwen_tui.store import SessionSummary
+
+SEARCH_DELAY_S = 0.25
+"""Wait this long after the last keystroke before searching (search reads session files)."""
+
+
+def relative_time(timestamp: float, now: float) -> str:
+    """`just now`, `5 min ago`, `3 h ago`, `2 d ago`, then the date."""
+    seconds = max(0.0, now - timestamp)
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)} h ago"
+    if seconds < 7 * 86400:
+        return f"{int(seconds // 86400)} d ago"
+    return time.strftime("%Y-%m-%d", time.localtime(timestamp))
+
+
+class SessionItem(ListItem):
+    """One row: the title (never parsed as markup) and when it was last used."""
+
+    def __init__(self, summary: SessionSummary, now: float, current: bool) -> None:
+        super().__init__(classes="-current" if current else "")
+        self.summary = summary
+        self._now = now
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._title(), classes="title")
+        yield Static(self._when(self._now), classes="when", markup=False)
+
+    def _title(self) -> Text:
+        return Text(one_line(self.summary.title) or "(untitled)")
+
+    def _when(self, now: float) -> str:
+        return f"{relative_time(self.summary.updated, now)} · {self.summary.message_count} msgs"
+
+    def update(self, summary: SessionSummary, now: float) -> None:
+        old, self.summary = self.summary, summary
+        if summary.title != old.title:
+            self.query_one(".title", Static).update(self._title())
+        self.refresh_time(now)
+
+    def refresh_time(self, now: float) -> None:
+        self.query_one(".when", Static).update(self._when(now))
+
+
+class SessionList(ListView):
+    """The list part; its keys act on the highlighted session."""
+
+    BINDINGS = [  # noqa: RUF012 (Textual reads class-level BINDINGS)
+        Binding("r", "rename", "Rename", id="sidebar.rename"),
+        Binding("d,delete", "delete", "Delete", id="sidebar.delete"),
+        Binding("n", "new", "New", id="sidebar.new"),
+        Binding("slash", "search", "Search", id="sidebar.search"),
+    ]
+
+    @property
+    def highlighted_summary(self) -> SessionSummary | None:
+        item = self.highlighted_child
+        return item.summary if isinstance(item, SessionItem) else None
+
+    def action_rename(self) -> None:
+        if (summary := self.highlighted_summary) is not None:
+            self.post_message(SessionSidebar.RenameRequested(summary))
+
+    def action_delete(self) -> None:
+        if (summary := self.highlighted_summary) is not None:
+            self.post_message(SessionSidebar.DeleteRequested(summary))
+
+    def action_new(self) -> None:
+        self.post_message(SessionSidebar.NewRequested())
+
+    def action_search(self) -> None:
+        self.screen.query_one("#session-search").focus()
+
+
+class SessionSidebar(Vertical):
+    """Search box and session list; asks its screen to open, rename, delete or create."""
+
+    class OpenRequested(Message):
+        def __init__(self, summary: SessionSummary) -> None:
+            super().__init__()
+            self.summary = summary
+
+    class RenameRequested(OpenRequested):
+        pass
+
+    class DeleteRequested(OpenRequested):
+        pass
+
+    class NewRequested(Message):
+        pass
+
+    class SearchChanged(Message):
+        def __init__(self, query: str) -> None:
+            super().__init__()
+            self.query = query
+
+    def __init__(self, clock: Callable[[], float], *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._clock = clock
+        self._search_timer: Timer | None = None
+        self.current_id: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="/ search sessions", id="session-search", compact=True)
+        yield SessionList(id="session-list")
+
+    def on_mount(self) -> None:
+        self.set_interval(60, self._refresh_times)  # relative times age; once a minute is enough
+
+    @property
+    def query_text(self) -> str:
+        return self.query_one("#session-search", Input).value.strip()
+
+    @property
+    def session_list(self) -> SessionList:
+        return self.query_one(SessionList)
+
+    async def show(self, summaries: list[SessionSummary]) -> None:
+        """Show `summaries`, keeping the highlight on the current session.
+
+        Rows are rebuilt only when the sessions or their order changed; otherwise (the
+        common case: the current session got a message) the rows are updated in place.
+        """
+        session_list = self.session_list
+        now = self._clock()
+        items = list(session_list.query_children(SessionItem))
+        if [item.summary.id for item in items] == [s.id for s in summaries]:
+            for item, summary in zip(items, summaries, strict=True):
+                item.update(summary, now)
+            return
+        await session_list.clear()
+        await session_list.extend(SessionItem(s, now, s.id == self.current_id) for s in summaries)
+        ids = [s.id for s in summaries]
+        if self.current_id in ids:
+            session_list.index = ids.index(self.current_id)
+
+    def mark_current(self, session_id: str) -> None:
+        self.current_id = session_id
+        for index, item in enumerate(self.session_list.query_children(SessionItem)):
+            current = item.summary.id == session_id
+            item.set_class(current, "-current")
+            if current:
+                self.session_list.index = index
+
+    def _refresh_times(self) -> None:
+        now = self._clock()
+        for item in self.session_list.query_children(SessionItem):
+            item.refresh_time(now)
+
+    @on(Input.Changed, "#session-search")
+    def _search_changed(self) -> None:
+        if self._search_timer is not None:
+            self._search_timer.stop()
+        self._search_timer = self.set_timer(SEARCH_DELAY_S, self._post_search)
+
+    @on(Input.Submitted, "#session-search")
+    def _search_submitted(self) -> None:
+        self.session_list.focus()
+
+    def _post_search(self) -> None:
+        self.post_message(self.SearchChanged(self.query_text))
+
+    @on(ListView.Selected, "#session-list")
+    def _selected(self, event: ListView.Selected) -> None:
+        event.stop()
+        if isinstance(event.item, SessionItem):
+            self.post_message(self.OpenRequested(event.item.summary))
