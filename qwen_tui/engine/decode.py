@@ -48,6 +48,25 @@ class KVCache:
         return 0
 
 
+def make_room(past: Any, new_tokens: int) -> None:
+    """Let a cache take `new_tokens` at once, as bigdl's attention cannot by itself.
+
+    bigdl preallocates each layer's cache and, before appending, checks for room for ONE
+    more token only (generate() never appends more than one on top of a cache); appending a
+    whole new turn past the buffer then fails with "setStorage ... out of bounds". A layer
+    whose buffer is too small is replaced by a tight copy, which bigdl sees as full and
+    reallocates with room for everything it is about to append.
+    """
+    key_cache = getattr(past, "key_cache", None)
+    value_cache = getattr(past, "value_cache", None)
+    if new_tokens <= 1 or not isinstance(key_cache, list) or not isinstance(value_cache, list):
+        return
+    for layer, keys in enumerate(key_cache):
+        if keys.dim() == 4 and keys.stride(1) < (keys.size(2) + new_tokens) * keys.size(3):
+            key_cache[layer] = keys.contiguous().clone()
+            value_cache[layer] = value_cache[layer].contiguous().clone()
+
+
 def _crop(past: Any, length: int) -> bool:
     """Cut a transformers Cache (bigdl's included) back to `length` tokens, if it is one.
 
@@ -129,6 +148,7 @@ def decode(
     ids = torch.tensor([prompt])
     feed = ids[:, reused:]
     try:
+        make_room(cache.past, feed.shape[1])
         for _ in range(max_new_tokens):
             out = base(input_ids=feed, past_key_values=cache.past, use_cache=True)
             cache.past = out.past_key_values

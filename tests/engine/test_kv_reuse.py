@@ -80,3 +80,19 @@ def test_trimmed_history_is_recomputed_correctly(tiny_engine) -> None:
     cold_text, cold = reply(engine, messages)
     assert warm.dropped_turns == cold.dropped_turns > 0
     assert warm_text == cold_text
+
+
+@pytest.mark.parametrize("kind", ["qwen2", "llama"])
+def test_a_long_new_turn_on_top_of_the_cache_fits(tiny_engine, kind) -> None:
+    """bigdl preallocates 256 spare positions and checks room for one token only: a new
+    turn longer than that, appended to a cached conversation, must still work and agree
+    with a cold run."""
+    engine = tiny_engine(kind)
+    engine.cache.reset()
+    messages = [Message("system", "Be brief."), Message("user", "Hello!")]
+    first, _ = reply(engine, messages)
+    messages += [Message("assistant", first), Message("user", "tell me more " * 150)]
+    warm_text, warm = reply(engine, messages)
+    assert warm.reused_tokens > 0 and warm.prompt_tokens - warm.reused_tokens > 300
+    engine.cache.reset()
+    assert reply(engine, messages)[0] == warm_text
