@@ -8,7 +8,9 @@ a notification and a log entry.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -23,9 +25,10 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from qwen_tui.config import Config
+from qwen_tui.config import REMOTE_PREFIX, Config, RemoteConfig
 from qwen_tui.conversation import GenerationSettings, GenerationStats, Message, Session, StopReason
 from qwen_tui.engine.base import Engine, EngineError, ModelInfo, TextChunk
+from qwen_tui.engine.remote import RemoteError, find_remote, load_remote, remote_info
 from qwen_tui.messages import (
     ContextCounted,
     GenerationFinished,
@@ -42,6 +45,7 @@ from qwen_tui.model_setup.installed import (
 from qwen_tui.paths import Paths
 from qwen_tui.screens.chat_screen import ChatScreen
 from qwen_tui.screens.help_screen import HelpScreen
+from qwen_tui.screens.model_picker import ChatModel, model_key
 from qwen_tui.screens.setup_screen import SetupScreen
 from qwen_tui.store import OpenSession, SessionStore, StoreError
 from qwen_tui.widgets.session_sidebar import SessionList
@@ -62,7 +66,7 @@ ACTION_HELP: dict[str, str] = {
     "session.settings": "Edit this session's system prompt and generation settings",
     "session.export": "Export this session as a Markdown file",
     "message.copy": "Copy the last answer (or the focused message)",
-    "model.switch": "Switch to another installed model",
+    "model.switch": "Switch to another model (installed or a [[remotes]] server)",
     "sidebar.rename": "Sidebar: rename the highlighted session",
     "sidebar.delete": "Sidebar: delete the highlighted session",
     "sidebar.new": "Sidebar: start a new session",
@@ -80,8 +84,10 @@ def error_text(error: BaseException | None) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def info_from_manifest(model: InstalledModel) -> ModelInfo:
+def info_before_loading(model: ChatModel) -> ModelInfo:
     """What the status bar can show before the model has loaded."""
+    if isinstance(model, RemoteConfig):
+        return remote_info(model)
     manifest = model.manifest
     return ModelInfo(
         name=model.name,
@@ -111,6 +117,7 @@ class QwenTuiApp(App[int]):
         session_id: str | None = None,
         engine_factory: EngineFactory | None = None,
         clock: Callable[[], float] = time.time,
+        handle_signals: bool = False,
     ) -> None:
         super().__init__()
         self.config = config
@@ -124,8 +131,10 @@ class QwenTuiApp(App[int]):
         self._engine_factory = engine_factory or self._load_engine
         self._model_name = model_name
         self._session_id = session_id
+        self._handle_signals = handle_signals
+        """Save and exit on SIGTERM/SIGHUP (the real app; tests run in pytest's process)."""
         self.engine: Engine | None = None
-        self.model: InstalledModel | None = None
+        self.model: ChatModel | None = None
         self.model_state = "none"
         """none (nothing installed) / loading / ready / error."""
         self._model_error = ""
@@ -164,13 +173,24 @@ class QwenTuiApp(App[int]):
             self.notify(warning, title="config.toml", severity="warning", timeout=15)
         if self.config.ui.theme not in self.available_themes:
             self.notify(f"unknown theme {self.config.ui.theme!r}", title="config.toml")
+        if self._handle_signals:
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGHUP):
+                loop.add_signal_handler(signum, self._save_and_exit)
         self._start_first_model()
+
+    def _save_and_exit(self) -> None:
+        """SIGTERM, or SIGHUP (the SSH connection dropped): keep the partial reply, marked
+        stopped, and leave as ctrl+c leaves `qwen-tui ask` (status 130)."""
+        if self.chat_screen is not None:
+            self.chat_screen.stop_and_save()
+        self.exit(130)
 
     def _start_first_model(self) -> None:
         name = self._model_name or self.config.model.default
         try:
-            model = find_installed(self.paths.models_dir, name) if name else None
-        except ModelNotFoundError as error:
+            model = self._find_model(name) if name else None
+        except (ModelNotFoundError, RemoteError) as error:
             self._set_model_state("error", None, str(error))
             self.notify(str(error), title="Model", severity="error", timeout=15)
             return
@@ -179,6 +199,11 @@ class QwenTuiApp(App[int]):
             self.show_no_model()
             return
         self.switch_model(model)
+
+    def _find_model(self, name: str) -> ChatModel:
+        if name.startswith(REMOTE_PREFIX):
+            return find_remote(self.config, name)
+        return find_installed(self.paths.models_dir, name)
 
     def show_no_model(self) -> None:
         """Nothing is installed: the setup screen opens over the chat, which says how to
@@ -203,23 +228,27 @@ class QwenTuiApp(App[int]):
     def _setup_finished(self, model: InstalledModel | None) -> None:
         if model is None:
             return
-        current = self.model is not None and self.model.name == model.name
+        current = self.model is not None and model_key(self.model) == model.name
         if not (current and self.model_state in ("loading", "ready")):
             self.switch_model(model)
 
     def installed_models(self) -> list[InstalledModel]:
         return list_installed(self.paths.models_dir)
 
+    def available_models(self) -> list[ChatModel]:
+        """What the model picker offers: the installed models, then the config's remotes."""
+        return [*self.installed_models(), *self.config.remotes]
+
     # ------------------------------------------------------------ the model
 
-    def switch_model(self, model: InstalledModel) -> None:
+    def switch_model(self, model: ChatModel) -> None:
         """Load `model` in the background; the old engine is freed first (RAM is scarce)."""
         if self.model_state == "loading":
             self.notify("A model is already loading; try again when it is ready.")
             return
         old, self.engine = self.engine, None
         self.model = model
-        self._set_model_state("loading", info_from_manifest(model))
+        self._set_model_state("loading", info_before_loading(model))
         self._load_model(model, old)
 
     def _load_engine(self, model: InstalledModel) -> Engine:
@@ -228,10 +257,12 @@ class QwenTuiApp(App[int]):
         return load_engine(model, threads=self.config.model.threads)
 
     @work(thread=True, exclusive=True, group="model", exit_on_error=False)
-    def _load_model(self, model: InstalledModel, old: Engine | None) -> Engine:
+    def _load_model(self, model: ChatModel, old: Engine | None) -> Engine:
         if old is not None:
             with self._engine_lock:
                 old.close()
+        if isinstance(model, RemoteConfig):
+            return load_remote(model)  # asks the server once: a RemoteError says what is wrong
         return self._engine_factory(model)
 
     def _set_model_state(self, state: str, info: ModelInfo | None, error: str = "") -> None:
@@ -304,7 +335,7 @@ class QwenTuiApp(App[int]):
         log.error("worker %s failed", worker.name, exc_info=error)
         message = error_text(error)
         if worker.group == "model":
-            name = self.model.name if self.model else "the model"
+            name = model_key(self.model) if self.model else "the model"
             self._set_model_state("error", self._model_info, message)
             self.notify(message, title=f"Could not load {name}", severity="error", timeout=15)
         elif worker.group == "generate" and self.chat_screen is not None:
@@ -422,7 +453,9 @@ def run_app(
     import sys
 
     try:
-        app = QwenTuiApp(config, paths, model_name=model_name, session_id=session_id)
+        app = QwenTuiApp(
+            config, paths, model_name=model_name, session_id=session_id, handle_signals=True
+        )
     except StoreError as error:
         print(f"qwen-tui: {error}", file=sys.stderr)
         return 1

@@ -121,4 +121,3 @@ def _remote_code_consent(entry: CatalogEntry, folder: Path, request: SetupReques
             "--trust-remote-code (nothing is downloaded twice)."
         )
     return False
-

@@ -30,7 +30,7 @@ from qwen_tui.messages import (
     TokenReceived,
 )
 from qwen_tui.screens.confirm_dialog import ConfirmDialog
-from qwen_tui.screens.model_picker import ModelPicker
+from qwen_tui.screens.model_picker import ModelPicker, model_key
 from qwen_tui.screens.session_export import default_export_path, write_export
 from qwen_tui.screens.settings_dialog import SessionSettings, SettingsDialog
 from qwen_tui.screens.text_input_dialog import TextInputDialog
@@ -436,6 +436,7 @@ class ChatScreen(Screen[None]):
         conversation = self.session.chat_messages()  # before the reply joins the session
         reply = Message("assistant", "", incomplete=True)
         self.session.messages.append(reply)
+        self.session.model = engine.info.name  # also in partial saves and a stop by a signal
         view = await self.messages_view.add(reply)
         self.messages_view.follow()
         self._streaming = streaming = ReplyStream(reply, view)
@@ -483,8 +484,6 @@ class ChatScreen(Screen[None]):
         streaming.message.stats = stats
         streaming.message.incomplete = False
         self.session.updated = time.time()
-        if self.app.engine is not None:
-            self.session.model = self.app.engine.info.name
         if streaming.view.is_attached:
             await streaming.view.finish()
         self._show_final_stats(stats)
@@ -566,13 +565,13 @@ class ChatScreen(Screen[None]):
     def action_switch_model(self) -> None:
         if self._busy():
             return
-        models = self.app.installed_models()
-        current = self.app.model.name if self.app.model else None
+        models = self.app.available_models()
+        current = model_key(self.app.model) if self.app.model else None
 
         def switch(name: str | None) -> None:
             if name is None or (name == current and self.app.model_state == "ready"):
                 return
-            chosen = next((m for m in models if m.name == name), None)
+            chosen = next((m for m in models if model_key(m) == name), None)
             if chosen is not None and not self._busy():
                 self.app.switch_model(chosen)
 

@@ -1,4 +1,5 @@
-"""Lists the installed models; dismisses with the chosen name (None when cancelled)."""
+"""Lists the installed models and the config's remotes; dismisses with the chosen one's key
+(None when cancelled)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,27 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from qwen_tui.config import RemoteConfig
 from qwen_tui.model_setup.installed import InstalledModel
 from qwen_tui.widgets.visible_text import one_line
 
+ChatModel = InstalledModel | RemoteConfig
+"""What the chat can talk to: a model on this machine or one a server runs."""
 
-def model_label(model: InstalledModel, current: bool) -> Text:
-    manifest = model.manifest
+
+def model_key(model: ChatModel) -> str:
+    """The name `--model`, the picker and sessions use: `remote:NAME` or the folder name."""
+    return model.model_name if isinstance(model, RemoteConfig) else model.name
+
+
+def model_label(model: ChatModel, current: bool) -> Text:
     label = Text("● " if current else "  ")
-    label.append(one_line(model.name), style="bold")
+    label.append(one_line(model_key(model)), style="bold")
+    if isinstance(model, RemoteConfig):
+        where = f"{one_line(model.model)} at {one_line(model.base_url)}"
+        label.append(f"  remote · ctx {model.context_length} · {where}", style="dim")
+        return label
+    manifest = model.manifest
     label.append(f"  {one_line(manifest.low_bit)} · ctx {manifest.context_length}", style="dim")
     if manifest.source:
         label.append(f" · {one_line(manifest.source)}", style="dim")
@@ -28,7 +42,7 @@ def model_label(model: InstalledModel, current: bool) -> Text:
 class ModelPicker(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel", show=False)]  # noqa: RUF012
 
-    def __init__(self, models: list[InstalledModel], current: str | None) -> None:
+    def __init__(self, models: list[ChatModel], current: str | None) -> None:
         super().__init__(classes="dialog")
         self._models = models
         self._current = current
@@ -38,20 +52,22 @@ class ModelPicker(ModalScreen[str | None]):
             yield Static("Switch model", classes="dialog-title")
             if not self._models:
                 yield Static(
-                    "No model is installed. Quit and run `qwen-tui setup` or `qwen-tui import`.",
+                    "No model is installed. Quit and run `qwen-tui setup` or `qwen-tui import`, "
+                    "or add a [[remotes]] entry to config.toml.",
                     markup=False,
                 )
             options = [
-                Option(model_label(m, m.name == self._current), id=m.name) for m in self._models
+                Option(model_label(m, model_key(m) == self._current), id=model_key(m))
+                for m in self._models
             ]
             yield OptionList(*options, id="model-list")
             yield Static("enter loads the model, escape cancels", classes="dialog-hint")
 
     def on_mount(self) -> None:
-        names = [m.name for m in self._models]
+        keys = [model_key(m) for m in self._models]
         option_list = self.query_one(OptionList)
-        if self._current in names:
-            option_list.highlighted = names.index(self._current)
+        if self._current in keys:
+            option_list.highlighted = keys.index(self._current)
         option_list.focus()
 
     @on(OptionList.OptionSelected)
