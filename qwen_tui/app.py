@@ -48,8 +48,8 @@ from qwen_tui.screens.help_screen import HelpScreen
 from qwen_tui.screens.model_picker import ChatModel, model_key
 from qwen_tui.screens.setup_screen import SetupScreen
 from qwen_tui.store import OpenSession, SessionStore, StoreError
+from qwen_tui.visible_text import one_line, visible_text
 from qwen_tui.widgets.session_sidebar import SessionList
-from qwen_tui.widgets.visible_text import one_line, visible_text
 
 log = logging.getLogger(__name__)
 

@@ -293,7 +293,7 @@ def stream_reply(
     """Print the reply as it streams and save it: at the first token and every ~2 s while
     partial (marked incomplete, so a killed process keeps most of it), then once done."""
     from qwen_tui.engine.base import TextChunk
-    from qwen_tui.widgets.visible_text import visible_text
+    from qwen_tui.visible_text import visible_text
 
     reply = session.add("assistant", "")
     reply.incomplete = True
@@ -368,7 +368,7 @@ def models(args: argparse.Namespace) -> int:
 
 def sessions(args: argparse.Namespace) -> int:
     from qwen_tui.store import SessionStore
-    from qwen_tui.widgets.visible_text import one_line
+    from qwen_tui.visible_text import one_line
 
     _config, paths = load_settings()
     store = SessionStore(paths.sessions_dir)

@@ -35,12 +35,12 @@ from qwen_tui.screens.session_export import default_export_path, write_export
 from qwen_tui.screens.settings_dialog import SessionSettings, SettingsDialog
 from qwen_tui.screens.text_input_dialog import TextInputDialog
 from qwen_tui.store import OpenSession, SessionNotFoundError, SessionSummary, StoreError
+from qwen_tui.visible_text import one_line, visible_text
 from qwen_tui.widgets.message_list import MessageList
 from qwen_tui.widgets.message_view import MessageView
 from qwen_tui.widgets.prompt_input import PromptInput
 from qwen_tui.widgets.session_sidebar import SessionSidebar
 from qwen_tui.widgets.status_bar import StatusBar
-from qwen_tui.widgets.visible_text import one_line, visible_text
 
 if TYPE_CHECKING:
     from qwen_tui.app import QwenTuiApp

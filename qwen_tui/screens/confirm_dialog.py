@@ -9,7 +9,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from qwen_tui.widgets.visible_text import visible_text
+from qwen_tui.visible_text import visible_text
 
 
 class ConfirmDialog(ModalScreen[bool]):

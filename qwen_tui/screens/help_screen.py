@@ -10,7 +10,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from qwen_tui.widgets.visible_text import one_line
+from qwen_tui.visible_text import one_line
 
 
 class HelpScreen(ModalScreen[None]):

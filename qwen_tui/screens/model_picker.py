@@ -14,7 +14,7 @@ from textual.widgets.option_list import Option
 
 from qwen_tui.config import RemoteConfig
 from qwen_tui.model_setup.installed import InstalledModel
-from qwen_tui.widgets.visible_text import one_line
+from qwen_tui.visible_text import one_line
 
 ChatModel = InstalledModel | RemoteConfig
 """What the chat can talk to: a model on this machine or one a server runs."""

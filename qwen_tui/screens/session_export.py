@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 from qwen_tui.conversation import Session
+from qwen_tui.visible_text import one_line, visible_text
 from qwen_tui.widgets.message_view import ROLE_LABELS, stats_line
-from qwen_tui.widgets.visible_text import one_line, visible_text
 
 
 def session_markdown(session: Session) -> str:

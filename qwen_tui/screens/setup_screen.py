@@ -56,8 +56,8 @@ from qwen_tui.model_setup.setup_flow import (
 from qwen_tui.paths import Paths
 from qwen_tui.screens.confirm_dialog import ConfirmDialog
 from qwen_tui.setup_cli import human_bytes
+from qwen_tui.visible_text import one_line, visible_text
 from qwen_tui.widgets.setup_progress import SetupProgress
-from qwen_tui.widgets.visible_text import one_line, visible_text
 
 if TYPE_CHECKING:
     from qwen_tui.app import QwenTuiApp

@@ -9,7 +9,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from qwen_tui.widgets.visible_text import one_line, visible_text
+from qwen_tui.visible_text import one_line, visible_text
 
 
 class TextInputDialog(ModalScreen[str | None]):

@@ -1,1 +1,1 @@
-"""Textual widgets of the chat screen, one class per file (plus `visible_text`)."""
+"""Textual widgets of the chat screen, one class per file."""

@@ -13,8 +13,8 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from qwen_tui.conversation import Message, Session
+from qwen_tui.visible_text import one_line
 from qwen_tui.widgets.message_view import MessageView
-from qwen_tui.widgets.visible_text import one_line
 
 
 class MessageList(VerticalScroll):

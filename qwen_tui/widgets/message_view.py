@@ -9,7 +9,7 @@ from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from qwen_tui.conversation import GenerationStats, Message, StopReason
-from qwen_tui.widgets.visible_text import one_line, visible_text
+from qwen_tui.visible_text import one_line, visible_text
 
 ROLE_LABELS = {"user": "You", "assistant": "Assistant", "system": "System"}
 

@@ -6,7 +6,7 @@ from textual import events
 from textual.message import Message
 from textual.widgets import TextArea
 
-from qwen_tui.widgets.visible_text import visible_text
+from qwen_tui.visible_text import visible_text
 
 NEWLINE_KEYS = ("ctrl+j", "shift+enter")
 

@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Input, ListItem, ListView, Static
 
-from qwen_tui.widgets.visible_text import one_line
+from qwen_tui.visible_text import one_line
 
 if TYPE_CHECKING:
     from qwen_tui.store import SessionSummary

@@ -15,7 +15,7 @@ from textual.widget import Widget
 
 from qwen_tui.model_setup.download import DownloadProgress
 from qwen_tui.setup_cli import human_bytes
-from qwen_tui.widgets.visible_text import one_line
+from qwen_tui.visible_text import one_line
 
 FILLED, EMPTY = "█", "░"
 

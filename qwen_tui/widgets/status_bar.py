@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from qwen_tui.widgets.visible_text import one_line
+from qwen_tui.visible_text import one_line
 
 STATE_STYLES = {
     "none": "bold",

@@ -9,9 +9,9 @@ import pytest
 
 from qwen_tui.conversation import Message, Session
 from qwen_tui.store import SessionStore
+from qwen_tui.visible_text import one_line, visible_text
 from qwen_tui.widgets.message_list import MessageList
 from qwen_tui.widgets.message_view import MessageView
-from qwen_tui.widgets.visible_text import one_line, visible_text
 from tests.tui.conftest import press_nowait, screen_text, settle, wait_for
 from tests.tui.fake_engine import FakeEngine
 

@@ -27,6 +27,7 @@ UI_FREE = [
     "qwen_tui.model_setup.quantize",
     "qwen_tui.model_setup.setup_flow",
     "qwen_tui.commands",
+    "qwen_tui.visible_text",
 ]
 
 # A meta-path finder that refuses textual: importing it anywhere below raises ImportError.
