@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from qwen_tui.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CliError
-from qwen_tui.commands import load_settings, stage_printer
+from qwen_tui.commands import load_settings, stage_printer, stop_on_signals
 from qwen_tui.model_setup.catalog import CATALOG, entry_for
 from qwen_tui.model_setup.download import (
     DownloadError,
@@ -80,20 +80,30 @@ def setup(args: argparse.Namespace) -> int:
         use_hf_transfer=config.hub.hf_transfer,
     )
     print(f"setting up {entry.display_name} from {request.endpoint}", file=sys.stderr)
+    cancel = threading.Event()
     try:
-        result = run_setup(
-            request,
-            paths,
-            on_download=download_printer(),
-            on_stage=stage_printer(),
-            cancel=threading.Event(),
-        )
-    except KeyboardInterrupt:
+        # ctrl-c, SIGTERM and SIGHUP (SSH gone) stop the download between chunks, keeping
+        # what arrived; handlers of our own, so it works even where SIGINT came in ignored.
+        with stop_on_signals(cancel):
+            result = run_setup(
+                request,
+                paths,
+                on_download=download_printer(),
+                on_stage=stage_printer(),
+                cancel=cancel,
+            )
+    except KeyboardInterrupt:  # a second ctrl-c, e.g. while quantizing
         print("\nqwen-tui: interrupted: run the same command again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
     except SetupError as error:
         raise CliError(str(error), EXIT_USAGE) from None
-    except (DownloadError, QuantizeError) as error:
+    except DownloadError as error:
+        if error.kind == "cancelled":
+            print("\nqwen-tui: interrupted: run the same command again to resume", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        print(file=sys.stderr)
+        raise CliError(str(error), EXIT_SETUP_FAILED) from None
+    except QuantizeError as error:
         print(file=sys.stderr)
         raise CliError(str(error), EXIT_SETUP_FAILED) from None
     model = result.model
