@@ -48,23 +48,33 @@ class KVCache:
         return 0
 
 
-def make_room(past: Any, new_tokens: int) -> None:
-    """Let a cache take `new_tokens` at once, as bigdl's attention cannot by itself.
+def reserve(past: Any, total_tokens: int) -> bool:
+    """Give every layer's cache room for `total_tokens`, so appends never reallocate.
 
     bigdl preallocates each layer's cache and, before appending, checks for room for ONE
     more token only (generate() never appends more than one on top of a cache); appending a
-    whole new turn past the buffer then fails with "setStorage ... out of bounds". A layer
-    whose buffer is too small is replaced by a tight copy, which bigdl sees as full and
-    reallocates with room for everything it is about to append.
+    whole new turn past the buffer then fails with "setStorage ... out of bounds". It also
+    grows a full buffer by copying it into a new one 256 positions longer, which fragments
+    the heap. So before feeding tokens we size each layer's buffer for the whole reply at
+    once: pages past the tokens actually written are never touched, so they cost no RAM.
+    Returns False for caches this does not know (legacy tuples): those are fed in one go.
     """
+    import torch
+
     key_cache = getattr(past, "key_cache", None)
     value_cache = getattr(past, "value_cache", None)
-    if new_tokens <= 1 or not isinstance(key_cache, list) or not isinstance(value_cache, list):
-        return
+    if not isinstance(key_cache, list) or not isinstance(value_cache, list):
+        return False
     for layer, keys in enumerate(key_cache):
-        if keys.dim() == 4 and keys.stride(1) < (keys.size(2) + new_tokens) * keys.size(3):
-            key_cache[layer] = keys.contiguous().clone()
-            value_cache[layer] = value_cache[layer].contiguous().clone()
+        if keys.dim() != 4 or keys.stride(1) >= total_tokens * keys.size(3):
+            continue
+        for cache in (key_cache, value_cache):
+            old = cache[layer]
+            batch, heads, length, head_dim = old.shape
+            buffer = torch.empty(batch, heads, total_tokens, head_dim, dtype=old.dtype)
+            buffer[:, :, :length, :] = old
+            cache[layer] = buffer[:, :, :length, :]
+    return True
 
 
 def _crop(past: Any, length: int) -> bool:
@@ -125,13 +135,18 @@ def decode(
     max_new_tokens: int,
     stop_ids: Sequence[int],
     on_token: Callable[[int], bool],
+    *,
+    prefill_chunk: int = 0,
+    cancelled: Callable[[], bool] = lambda: False,
 ) -> int:
     """Generate up to `max_new_tokens` after `prompt`, calling `on_token(id)` for each.
 
     Returns how many prompt tokens came from the cache. `on_token` returns False to stop
-    (the user cancelled). The cache is left covering
-    every token fed to the model, ready for the next turn; on an exception it is reset,
-    since a half-updated cache would silently corrupt the next reply.
+    (the user cancelled). New prompt tokens are fed `prefill_chunk` at a time (0: all at
+    once): that bounds the attention scores and activations a long prompt allocates, and
+    `cancelled()` is checked between chunks, so a long prefill can be stopped. The cache is
+    left covering every token fed to the model, ready for the next turn; on an exception it
+    is reset, since a half-updated cache would silently corrupt the next reply.
     """
     import torch
 
@@ -145,11 +160,28 @@ def decode(
         from transformers import DynamicCache
 
         cache.past = DynamicCache()
+    capacity = len(prompt) + max_new_tokens
     ids = torch.tensor([prompt])
-    feed = ids[:, reused:]
     try:
-        make_room(cache.past, feed.shape[1])
+        fed = reused
+        chunked = reserve(cache.past, capacity) and prefill_chunk > 0
+        # All but the last chunk: keys and values only, no logits needed.
+        while chunked and len(prompt) - fed > prefill_chunk and not cancelled():
+            reserve(cache.past, capacity)  # the first chunk's cache was sized by bigdl
+            out = base(
+                input_ids=ids[:, fed : fed + prefill_chunk],
+                past_key_values=cache.past,
+                use_cache=True,
+            )
+            cache.past, fed = out.past_key_values, fed + prefill_chunk
+            cache.ids = prompt[:fed]
+        if cancelled():
+            return reused
+        feed = ids[:, fed:]
         for _ in range(max_new_tokens):
+            # No-op once sized; after a one-go prefill on an empty cache it resizes
+            # here, after the first token is out, so it never adds to TTFT.
+            reserve(cache.past, capacity)
             out = base(input_ids=feed, past_key_values=cache.past, use_cache=True)
             cache.past = out.past_key_values
             cache.ids = ids[0].tolist()

@@ -45,7 +45,7 @@ def load_engine(
     progress: Callable[[str], None] | None = None,
 ) -> LocalEngine:
     """Load `model` (slow: seconds). Raises EngineError subclasses with user-facing messages."""
-    from qwen_tui.engine import bigdl, prompt
+    from qwen_tui.engine import bigdl, memory, prompt
 
     check_model_files(model)
     bigdl.quiet_libraries()
@@ -72,6 +72,7 @@ def load_engine(
             damaged_message(model, f"{type(error).__name__}: {error}")
         ) from None
     net.eval()
+    memory.release_free_memory()  # what loading freed: ~1 GB for the 1.8B model
     info = ModelInfo(
         name=model.name,
         arch=manifest.arch,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qwen_tui.conversation import GenerationSettings, GenerationStats, Message, StopReason
+from qwen_tui.engine import memory
 from qwen_tui.engine.base import EngineError, GenerationEvent, ModelInfo, ReplyDone, TextChunk
 from qwen_tui.engine.decode import KVCache, decode
 from qwen_tui.engine.prompt import FittedPrompt, PromptFormat, fit_to_context
@@ -19,6 +20,9 @@ log = logging.getLogger(__name__)
 
 # How long the consumer waits on the streamer before re-checking cancel and the thread.
 _POLL_S = 0.1
+
+# Prompt tokens fed to the model per step (see decode()); measured in docs/BENCHMARKS.md.
+PREFILL_CHUNK = 512
 
 
 @dataclass
@@ -39,13 +43,20 @@ class LocalEngine:
     """The Engine protocol over a loaded transformers model (bigdl INT4 or plain)."""
 
     def __init__(
-        self, model: Any, tokenizer: Any, fmt: PromptFormat, info: ModelInfo, threads: int
+        self,
+        model: Any,
+        tokenizer: Any,
+        fmt: PromptFormat,
+        info: ModelInfo,
+        threads: int,
+        prefill_chunk: int = PREFILL_CHUNK,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.format = fmt
         self.info = info
         self.threads = threads
+        self.prefill_chunk = prefill_chunk
         # One computation at a time: a stopped reply's thread may still be finishing its
         # current token (or a long prefill) when the next reply starts; it owns the cache.
         self._compute = threading.Lock()
@@ -154,6 +165,8 @@ class LocalEngine:
                     fitted.max_new_tokens,
                     self.format.stop_token_ids,
                     on_token,
+                    prefill_chunk=self.prefill_chunk,
+                    cancelled=cancel.is_set,
                 )
             streamer.end()
         except BaseException as error:  # reported to the consumer, never lost in the thread
@@ -161,6 +174,7 @@ class LocalEngine:
             progress.error = error
             streamer.end()  # without it the reader would wait on the queue forever
         finally:
+            memory.release_free_memory()  # the prefill's activations
             progress.done.set()
 
     def _stats(
