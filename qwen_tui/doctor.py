@@ -61,6 +61,10 @@ def report(paths: Paths, endpoint: str, *, load_kernel: bool = True) -> list[str
         lines.append(
             f"  bigdl kernel loaded: {kernel or 'none'}" + (f" ({error})" if error else "")
         )
+        if kernel:
+            path = bigdl.batch_path_for(kernel)
+            how = "INT4 kernel" if path == "int4" else f"fp32 GEMM from {bigdl.GEMM_MIN_ROWS} rows"
+            lines.append(f"  prompt chunks computed with: {how}")
         if kernel == "avx" and best_kernel(cpu.flags) != "avx":
             lines.append(
                 "  warning: the slow plain-AVX kernels are in use although the CPU can do "

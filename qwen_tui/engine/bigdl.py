@@ -84,6 +84,39 @@ def expected_kernel() -> str:
     )
 
 
+# From how many prompt rows a linear layer is computed by dequantizing its INT4 weight to
+# fp32 and calling torch's GEMM instead of bigdl's INT4 kernel, on CPUs without AMX.
+# Measured on the 1.8B model (docs/BENCHMARKS.md, "Prefill path"): with the AVX-512 kernel
+# 47 -> 86 tok/s at 512 tokens, break-even at 128 rows, slower below (29 vs 41 at 64).
+GEMM_MIN_ROWS = 128
+
+
+def batch_path_for(kernel: str | None) -> str:
+    """ "int4" or "gemm": how a prompt chunk's linear layers run with this kernel library.
+
+    The AMX library multiplies whole batches with AMX tiles (190 tok/s at 512 tokens
+    against 79 through GEMM, measured), so it keeps them. bigdl's own choice keys on
+    `is_server() and not is_spr()`, which reads "avx512_vnni and avx_vnni" as Sapphire
+    Rapids: Zen 4/5 match it and never get the GEMM path; AVX2 machines never do either.
+    """
+    return "int4" if kernel == "amx" else "gemm"
+
+
+def use_batch_path(path: str, min_rows: int = GEMM_MIN_ROWS) -> None:
+    """Make bigdl's INT4 linear layers take `path` for batches of `min_rows` rows or more.
+
+    low_bit_linear re-imports is_server/is_spr from isa_checker on every call and reads
+    its threshold as a module global, and nothing else in bigdl uses them.
+    """
+    from bigdl.llm.transformers import low_bit_linear
+    from bigdl.llm.utils import isa_checker
+
+    gemm = path == "gemm"
+    isa_checker.is_server = lambda: gemm
+    isa_checker.is_spr = lambda: False
+    low_bit_linear.TORCH_LINEAR_THRESHOLD = min_rows
+
+
 def bigdl_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -160,6 +193,7 @@ def load_quantized(
         **kwargs,
     )
     share_rotary_tables(model)
+    use_batch_path(batch_path_for(loaded_kernel()))
     return compute_in_float32(model)
 
 

@@ -67,3 +67,29 @@ def test_without_eager_attention_bigdl_talks_nonsense(demo_model, reference_ids)
 
     sdpa = InstalledModel(demo_model.path, replace(demo_model.manifest, attn_implementation=None))
     assert generated_ids(load_engine(sdpa))[:6] != reference_ids[:6]
+
+
+def test_the_gemm_prompt_path_answers_like_the_full_precision_model(
+    demo_model, reference_ids, monkeypatch
+):
+    """CPUs without AMX compute prompt chunks by dequantizing INT4 weights for torch's GEMM
+    (bigdl.use_batch_path): the answer must not change, and that path must really run."""
+    from bigdl.llm.transformers import low_bit_linear
+
+    from qwen_tui.engine import bigdl
+    from qwen_tui.engine.loader import load_engine
+
+    engine = load_engine(demo_model)
+    dequantized = []
+    convert = low_bit_linear.ggml_int4_convert_fp32
+    monkeypatch.setattr(
+        low_bit_linear,
+        "ggml_int4_convert_fp32",
+        lambda *args: dequantized.append(1) or convert(*args),
+    )
+    try:
+        bigdl.use_batch_path("gemm", min_rows=2)
+        assert generated_ids(engine)[:6] == reference_ids[:6]
+    finally:
+        bigdl.use_batch_path(bigdl.batch_path_for(bigdl.loaded_kernel()))
+    assert dequantized
