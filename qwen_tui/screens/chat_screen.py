@@ -49,8 +49,9 @@ log = logging.getLogger(__name__)
 
 PARTIAL_SAVE_S = 2.0
 """Save a streaming reply this often, so a crash loses at most this much of it."""
-LIVE_STATS_S = 0.25
-"""Refresh tok/s in the status bar at most this often while streaming."""
+LIVE_STATS_S = 1.0
+"""Refresh tok/s in the status bar at most this often while streaming (a repaint costs the
+model's threads time on small machines; see STREAM_FLUSH_S)."""
 SIDEBAR_MIN_WIDTH = 60
 """Below this terminal width the sidebar hides itself (ctrl+b still shows it)."""
 NARROW_WIDTH = 100
@@ -451,14 +452,14 @@ class ChatScreen(Screen[None]):
                 view.set_pending(False)
         self.pending = None
 
-    async def on_token_received(self, message: TokenReceived) -> None:
+    def on_token_received(self, message: TokenReceived) -> None:
         streaming = self._streaming
         if streaming is None:
             return  # a late piece of a reply already stopped by quitting
         now = time.monotonic()
         streaming.add(message.text, now)
         if streaming.view.is_attached:
-            await streaming.view.append(message.text)
+            streaming.view.append(message.text)
         if streaming.chunks == 1:
             self.status.ttft_s = streaming.ttft_s
         if now - streaming.last_live_stats >= LIVE_STATS_S:

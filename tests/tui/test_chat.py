@@ -267,3 +267,29 @@ async def test_no_model_installed_says_how_to_get_one(make_app):
         text = str(notice.render())
         assert "qwen-tui setup" in text and "qwen-tui import" in text
         assert app.chat_screen.status.state == "none"
+
+
+async def test_streamed_text_shows_while_generating_in_batched_updates(make_app, monkeypatch):
+    """Tokens reach the Markdown widget a few times a second, not once each: every widget
+    update lays the screen out again, and on small machines that time is the model's."""
+    from textual.widgets.markdown import MarkdownStream
+
+    writes: list[str] = []
+    write = MarkdownStream.write
+
+    async def counting_write(stream, fragment):
+        writes.append(fragment)
+        await write(stream, fragment)
+
+    monkeypatch.setattr(MarkdownStream, "write", counting_write)
+    engine = FakeEngine(LONG_REPLY, delay=0.005)
+    app = make_app(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await send(pilot, "go")
+        await wait_for(pilot, lambda: len(writes) >= 2)
+        assert app.chat_screen.generating, "the reply should still be streaming"
+        assert LONG_REPLY.startswith("".join(writes))
+        await settle(app, pilot)
+        assert views(app)[1].body.source == LONG_REPLY
+    assert 2 <= len(writes) < len(LONG_REPLY.split()) / 10
