@@ -56,7 +56,8 @@ def reserve(past: Any, total_tokens: int) -> bool:
     whole new turn past the buffer then fails with "setStorage ... out of bounds". It also
     grows a full buffer by copying it into a new one 256 positions longer, which fragments
     the heap. So before feeding tokens we size each layer's buffer for the whole reply at
-    once: pages past the tokens actually written are never touched, so they cost no RAM.
+    once, and at least double it when it grows: pages past the tokens actually written are
+    never touched, so they cost no RAM.
     Returns False for caches this does not know (legacy tuples): those are fed in one go.
     """
     import torch
@@ -68,10 +69,13 @@ def reserve(past: Any, total_tokens: int) -> bool:
     for layer, keys in enumerate(key_cache):
         if keys.dim() != 4 or keys.stride(1) >= total_tokens * keys.size(3):
             continue
+        # At least double: each turn of a conversation would otherwise copy the whole
+        # cache into a buffer a few hundred tokens longer (TTFT of turn 10 doubled).
+        capacity = max(total_tokens, 2 * keys.stride(1) // keys.size(3))
         for cache in (key_cache, value_cache):
             old = cache[layer]
             batch, heads, length, head_dim = old.shape
-            buffer = torch.empty(batch, heads, total_tokens, head_dim, dtype=old.dtype)
+            buffer = torch.empty(batch, heads, capacity, head_dim, dtype=old.dtype)
             buffer[:, :, :length, :] = old
             cache[layer] = buffer[:, :, :length, :]
     return True

@@ -85,3 +85,19 @@ def test_a_stopped_long_prompt_reports_stopped_with_no_text(tiny_engine) -> None
     events = list(engine.generate(LONG, GREEDY, stop))
     assert [e for e in events if isinstance(e, TextChunk)] == []
     assert events[-1].stats.stop_reason is StopReason.STOPPED
+
+
+def test_a_growing_conversation_does_not_copy_its_cache_every_turn(tiny_engine) -> None:
+    """The cache buffer at least doubles when it grows, so a chat of many short turns
+    copies it a few times, not once per turn (that doubled TTFT by turn 10)."""
+    engine = tiny_engine("qwen2")
+    engine.cache.reset()
+    messages = [Message("system", "Be brief.")]
+    capacities = []
+    for turn in range(8):
+        messages.append(Message("user", f"Question {turn}: tell me more about it."))
+        messages.append(Message("assistant", reply(engine, messages, chunk=512, cold=False)))
+        keys = engine.cache.past.key_cache[0]
+        capacities.append(keys.stride(1) // keys.size(3))
+    assert capacities == sorted(capacities)
+    assert len(set(capacities)) <= 4, capacities
