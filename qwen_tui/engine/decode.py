@@ -15,6 +15,9 @@ from typing import Any
 
 from qwen_tui.conversation import GenerationSettings
 
+ROOM_AHEAD = 1024
+"""Tokens of room kept after a reply for the next turn (a user message and its reply)."""
+
 
 @dataclass
 class KVCache:
@@ -49,18 +52,17 @@ class KVCache:
 
 
 def reserve(past: Any, total_tokens: int) -> bool:
-    """Give every layer's cache room for `total_tokens`, so appends never reallocate.
+    """Give every layer's cache room for `total_tokens` before feeding tokens.
 
     bigdl preallocates each layer's cache and, before appending, checks for room for ONE
     more token only (generate() never appends more than one on top of a cache); appending a
-    whole new turn past the buffer then fails with "setStorage ... out of bounds". It also
-    grows a full buffer by copying it into a new one 256 positions longer, which fragments
-    the heap. So before feeding tokens we size each layer's buffer for the whole reply at
-    once, and at least double it when it grows: pages past the tokens actually written are
-    never touched, so they cost no RAM.
+    whole new turn past the buffer then fails with "setStorage ... out of bounds". When it
+    does grow a buffer it copies it into a new one 256 positions longer, from the heap.
+    Here a buffer that must grow at least doubles, in its own mapping (memory.mapped_empty):
+    pages past the tokens written cost no RAM, and the old buffer's pages go straight back.
     Returns False for caches this does not know (legacy tuples): those are fed in one go.
     """
-    import torch
+    from qwen_tui.engine.memory import mapped_empty
 
     key_cache = getattr(past, "key_cache", None)
     value_cache = getattr(past, "value_cache", None)
@@ -69,13 +71,11 @@ def reserve(past: Any, total_tokens: int) -> bool:
     for layer, keys in enumerate(key_cache):
         if keys.dim() != 4 or keys.stride(1) >= total_tokens * keys.size(3):
             continue
-        # At least double: each turn of a conversation would otherwise copy the whole
-        # cache into a buffer a few hundred tokens longer (TTFT of turn 10 doubled).
         capacity = max(total_tokens, 2 * keys.stride(1) // keys.size(3))
         for cache in (key_cache, value_cache):
             old = cache[layer]
             batch, heads, length, head_dim = old.shape
-            buffer = torch.empty(batch, heads, capacity, head_dim, dtype=old.dtype)
+            buffer = mapped_empty((batch, heads, capacity, head_dim), old.dtype)
             buffer[:, :, :length, :] = old
             cache[layer] = buffer[:, :, :length, :]
     return True
@@ -164,14 +164,13 @@ def decode(
         from transformers import DynamicCache
 
         cache.past = DynamicCache()
-    capacity = len(prompt) + max_new_tokens
     ids = torch.tensor([prompt])
     try:
         fed = reused
-        chunked = reserve(cache.past, capacity) and prefill_chunk > 0
+        chunked = reserve(cache.past, len(prompt)) and prefill_chunk > 0
         # All but the last chunk: keys and values only, no logits needed.
         while chunked and len(prompt) - fed > prefill_chunk and not cancelled():
-            reserve(cache.past, capacity)  # the first chunk's cache was sized by bigdl
+            reserve(cache.past, len(prompt))  # the first chunk's cache was sized by bigdl
             out = base(
                 input_ids=ids[:, fed : fed + prefill_chunk],
                 past_key_values=cache.past,
@@ -183,9 +182,7 @@ def decode(
             return reused
         feed = ids[:, fed:]
         for _ in range(max_new_tokens):
-            # No-op once sized; after a one-go prefill on an empty cache it resizes
-            # here, after the first token is out, so it never adds to TTFT.
-            reserve(cache.past, capacity)
+            reserve(cache.past, ids.shape[1])  # a no-op but when the buffer is full
             out = base(input_ids=feed, past_key_values=cache.past, use_cache=True)
             cache.past = out.past_key_values
             cache.ids = ids[0].tolist()
@@ -205,3 +202,9 @@ def decode(
         cache.reset()
         raise
     return reused
+
+
+def make_room_ahead(cache: KVCache, tokens: int = ROOM_AHEAD) -> None:
+    """After a reply: room for the next turn now, while the user reads and types, so
+    growing the buffer (a copy of the whole cache) is not part of the next TTFT."""
+    reserve(cache.past, len(cache.ids) + tokens)

@@ -13,7 +13,7 @@ from typing import Any
 from qwen_tui.conversation import GenerationSettings, GenerationStats, Message, StopReason
 from qwen_tui.engine import memory
 from qwen_tui.engine.base import EngineError, GenerationEvent, ModelInfo, ReplyDone, TextChunk
-from qwen_tui.engine.decode import KVCache, decode
+from qwen_tui.engine.decode import KVCache, decode, make_room_ahead
 from qwen_tui.engine.prompt import FittedPrompt, PromptFormat, fit_to_context
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ class LocalEngine:
             if text:
                 yield TextChunk(text)
         if not cancel.is_set():
-            thread.join()
+            progress.done.wait()
         yield ReplyDone(self._stats(fitted, settings, progress, cancel, started))
 
     def _run(
@@ -168,13 +168,17 @@ class LocalEngine:
                     prefill_chunk=self.prefill_chunk,
                     cancelled=cancel.is_set,
                 )
-            streamer.end()
+                streamer.end()  # the text is complete: the reader can show it
+                # Room for the next turn now, so growing the cache is not in its TTFT.
+                # Before `done`: a process that exits after the reply must not find this
+                # thread still inside torch (it aborts).
+                make_room_ahead(self.cache)
         except BaseException as error:  # reported to the consumer, never lost in the thread
             log.exception("generation failed")
             progress.error = error
             streamer.end()  # without it the reader would wait on the queue forever
         finally:
-            memory.release_free_memory()  # the prefill's activations
+            memory.release_free_memory()  # the prefill's activations, the cache's old buffer
             progress.done.set()
 
     def _stats(

@@ -12,6 +12,9 @@ import ctypes
 import ctypes.util
 import functools
 import logging
+import math
+import mmap
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -34,3 +37,17 @@ def release_free_memory() -> None:
     libc = _glibc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+def mapped_empty(shape: tuple[int, ...], dtype: Any) -> Any:
+    """An uninitialised tensor in an anonymous mapping of its own.
+
+    Its pages cost RAM only once written, and all of them go back to the system the moment
+    it is freed; a KV-cache buffer (hundreds of MB) freed to malloc would stay resident.
+    """
+    import torch
+
+    count = math.prod(shape)
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    region = mmap.mmap(-1, max(count * itemsize, 1))
+    return torch.frombuffer(region, dtype=dtype, count=count).view(shape)

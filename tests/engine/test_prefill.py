@@ -40,13 +40,28 @@ def test_chunked_prefill_answers_like_one_go(tiny_engine, kind) -> None:
     assert warm == reply(engine, follow_up, chunk=0)
 
 
-def test_the_cache_is_sized_once_for_prompt_and_reply(tiny_engine) -> None:
-    """No reallocation while decoding: each layer's buffer holds prompt + reply budget."""
+def test_after_a_reply_the_next_turn_finds_room_in_the_cache(tiny_engine, monkeypatch) -> None:
+    """Growing the cache (a copy of all of it) happens after a reply, not in the next TTFT."""
+    import torch
+
+    from qwen_tui.engine import memory
+    from qwen_tui.engine.decode import ROOM_AHEAD
+
     engine = tiny_engine("qwen2")
-    reply(engine, LONG, chunk=16)
+    first = reply(engine, LONG, chunk=16)
     keys = engine.cache.past.key_cache[0]
-    capacity = keys.stride(1) // keys.size(3)
-    assert capacity == engine.count_tokens(LONG) + GREEDY.max_new_tokens
+    assert keys.stride(1) // keys.size(3) >= len(engine.cache.ids) + ROOM_AHEAD
+    allocations: list[tuple[int, ...]] = []
+    allocate = memory.mapped_empty
+    monkeypatch.setattr(
+        memory, "mapped_empty", lambda *args: allocations.append(args[0]) or allocate(*args)
+    )
+    turns = [*LONG, Message("assistant", first), Message("user", "Go on.")]
+    follow_up = engine.format.encode(turns)
+    with torch.inference_mode():
+        decode(engine.model, engine.cache, follow_up, GREEDY, 10, [], lambda _t: True,
+               prefill_chunk=16)  # fmt: skip
+    assert allocations == []
 
 
 def test_stopping_during_prefill_ends_before_the_first_token(tiny_engine) -> None:
