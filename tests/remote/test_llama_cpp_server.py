@@ -282,3 +282,81 @@ def test_local_and_remote_answer_turns_of_one_session(
     remote_reply = session.messages[3]
     assert remote_reply.stats is not None and remote_reply.stats.generated_tokens > 0
     assert remote_reply.content.strip()
+
+
+async def test_the_new_user_path_in_the_app(
+    tmp_path: Path, paths, tiny_quantized, install_into_home, monkeypatch
+) -> None:
+    """The issue's "done when", through the app: a local model and a [[remotes]] entry for a
+    real llama_cpp.server; chat locally, switch with ctrl+o, chat remotely, stop a reply with
+    escape, kill the server, send again: a clear message, and every word is on disk."""
+    from textual.widgets import OptionList
+
+    from qwen_tui.app import QwenTuiApp
+    from qwen_tui.config import Config, ModelConfig
+    from qwen_tui.store import SessionStore
+    from tests.tui.conftest import press_nowait, screen_text, settle, wait_for
+
+    local = install_into_home(tiny_quantized("qwen2"))
+    server = start_llama_server(tmp_path, api_key=KEY)
+    monkeypatch.setenv("LLAMA_KEY", KEY)
+    remote = RemoteConfig(
+        "lab", server.base_url, MODEL_ALIAS, api_key_env="LLAMA_KEY", context_length=2048
+    )
+    settings = GREEDY.with_changes(max_new_tokens=300)
+    app = QwenTuiApp(Config(remotes=(remote,), model=ModelConfig(default=local.name)), paths)
+
+    async def send(pilot, text: str) -> None:
+        await pilot.press(*text)
+        await press_nowait(app, "enter")
+
+    def replies():
+        return [m for m in app.chat_screen.session.messages if m.role == "assistant"]
+
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_for(pilot, lambda: app.model_state == "ready", timeout=60)
+            app.chat_screen.session.settings = settings
+            await send(pilot, "Hello")
+            await settle(app, pilot)
+            assert replies()[-1].content and replies()[-1].stats.error is None
+
+            await pilot.press("ctrl+o")
+            await pilot.pause()
+            options = app.screen.query_one(OptionList)
+            ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
+            options.highlighted = ids.index("remote:lab")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: app.model_state == "ready", timeout=30)
+            await send(pilot, "What is the capital of France?")
+            await settle(app, pilot)
+            assert "Paris" in replies()[-1].content
+
+            await send(pilot, "Write a long story about a dragon.")
+            await wait_for(pilot, lambda: len(replies()[-1].content) > 40, timeout=60)
+            await press_nowait(app, "escape")
+            await settle(app, pilot)
+            stopped = replies()[-1]
+            assert stopped.stopped and stopped.content
+
+            server.process.kill()
+            server.process.wait()
+            await send(pilot, "Are you there?")
+            await settle(app, pilot)
+            failed = replies()[-1]
+            assert failed.error and "connection refused" in failed.error
+            assert "✗ failed" in screen_text(app)
+            session_id = app.chat_screen.session.id
+    finally:
+        server.stop()
+    saved = SessionStore(paths.sessions_dir).load(session_id)
+    questions = [m.content for m in saved.messages if m.role == "user"]
+    assert questions == [
+        "Hello",
+        "What is the capital of France?",
+        "Write a long story about a dragon.",
+        "Are you there?",
+    ]
+    answers = [m for m in saved.messages if m.role == "assistant"]
+    assert answers[2].stopped and answers[2].content == stopped.content
+    assert answers[3].error == failed.error
