@@ -439,6 +439,7 @@ class ChatScreen(Screen[None]):
         self.session.messages.append(reply)
         self.session.model = engine.info.name  # also in partial saves and a stop by a signal
         view = await self.messages_view.add(reply)
+        view.start_streaming()
         self.messages_view.follow()
         self._streaming = streaming = ReplyStream(reply, view)
         self.status.state = "generating"

@@ -60,6 +60,11 @@ class MessageView(Vertical, can_focus=True):
     def body(self) -> Markdown:
         return self.query_one(".body", Markdown)
 
+    def start_streaming(self) -> None:
+        """This reply is being generated now: an unfinished reply is not "interrupted"."""
+        self._streaming = True
+        self.refresh_footer()
+
     def append(self, text: str) -> None:
         """Add a streamed piece; it is shown with the others at the next flush."""
         self._streaming = True

@@ -290,6 +290,7 @@ async def test_streamed_text_shows_while_generating_in_batched_updates(make_app,
         await wait_for(pilot, lambda: len(writes) >= 2)
         assert app.chat_screen.generating, "the reply should still be streaming"
         assert LONG_REPLY.startswith("".join(writes))
+        assert "interrupted" not in footer(views(app)[1])  # unfinished, not interrupted
         await settle(app, pilot)
         assert views(app)[1].body.source == LONG_REPLY
     assert 2 <= len(writes) < len(LONG_REPLY.split()) / 10
