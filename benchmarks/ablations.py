@@ -12,7 +12,8 @@ per process), the variants of one change alternate, and medians of `--repeats` a
 - prompt path: with the AVX-512 kernel, INT4 kernel vs fp32 GEMM for prompt chunks;
 - LM head: logits for every prompt position (transformers' forward) vs the last one only;
 - KV reuse: turn 10 of a conversation recomputing the history vs reusing the cache;
-- prefill chunks: the whole prompt at once vs 512-token chunks (speed and peak RSS).
+- prefill chunks: the whole prompt at once vs 512-token chunks (speed and peak RSS);
+- decode step: each new token through the model's modules vs engine/decode_step.py.
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ VARIANTS: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("whole prompt at once", {"chunk": 0}),
         ("512-token chunks", {"chunk": 512}),
     ],
+    "decode step": [
+        ("transformers + bigdl modules", {"step": False}),
+        ("direct step, fused q/k/v and gate/up", {"step": True}),
+    ],
 }
 
 
@@ -78,6 +83,11 @@ def child(settings: dict[str, Any], model_dir: str, threads: int) -> dict[str, A
         engine.prefill_chunk = settings["chunk"]
         rates = [bench.engine_prefill(engine, n, 3 + n)["prefill_tok_s"] for n in (1024, 2048)]
         result |= {"prefill_tok_s_1024": rates[0], "prefill_tok_s_2048": rates[1]}
+        result["peak_rss_mb"] = bench.peak_rss_mb()
+    if "step" in settings:
+        if not settings["step"]:
+            engine.step = None
+        result |= bench.engine_decode(engine, 128, 1)
         result["peak_rss_mb"] = bench.peak_rss_mb()
     return result
 

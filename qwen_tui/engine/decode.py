@@ -142,6 +142,7 @@ def decode(
     *,
     prefill_chunk: int = 0,
     cancelled: Callable[[], bool] = lambda: False,
+    step: Callable[[int, Any], Any] | None = None,
 ) -> int:
     """Generate up to `max_new_tokens` after `prompt`, calling `on_token(id)` for each.
 
@@ -151,6 +152,8 @@ def decode(
     `cancelled()` is checked between chunks, so a long prefill can be stopped. The cache is
     left covering every token fed to the model, ready for the next turn; on an exception it
     is reset, since a half-updated cache would silently corrupt the next reply.
+    `step` (decode_step.DecodeStep), when given, computes single new tokens in place of
+    the model's forward.
     """
     import torch
 
@@ -182,11 +185,15 @@ def decode(
             return reused
         feed = ids[:, fed:]
         for _ in range(max_new_tokens):
-            reserve(cache.past, ids.shape[1])  # a no-op but when the buffer is full
-            out = base(input_ids=feed, past_key_values=cache.past, use_cache=True)
-            cache.past = out.past_key_values
+            # A no-op but when the buffer is full; False for caches it cannot grow.
+            roomy = reserve(cache.past, ids.shape[1])
+            if step is not None and roomy and feed.shape[1] == 1 and cache.past.key_cache:
+                hidden = step(int(feed), cache.past)
+            else:
+                out = base(input_ids=feed, past_key_values=cache.past, use_cache=True)
+                cache.past, hidden = out.past_key_values, out.last_hidden_state
             cache.ids = ids[0].tolist()
-            logits = head(out.last_hidden_state[:, -1:, :])[:, -1, :].float()
+            logits = head(hidden[:, -1:, :])[:, -1, :].float()
             scores = processors(ids, logits)
             if settings.temperature > 0:
                 probs = torch.softmax(scores, dim=-1)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from qwen_tui.engine.base import EngineError, ModelDamagedError, ModelInfo
 from qwen_tui.engine.cpu import default_threads
+from qwen_tui.engine.decode_step import DecodeStep
 from qwen_tui.engine.local import LocalEngine
 from qwen_tui.model_setup.installed import InstalledModel
 
@@ -73,6 +74,7 @@ def load_engine(
         ) from None
     net.eval()
     memory.release_free_memory()  # what loading freed: ~1 GB for the 1.8B model
+    step = DecodeStep.for_model(net)
     info = ModelInfo(
         name=model.name,
         arch=manifest.arch,
@@ -83,5 +85,5 @@ def load_engine(
     )
     say(f"{model.name} ready")
     return LocalEngine(
-        net, tokenizer, prompt.format_for(tokenizer), info, threads or default_threads()
+        net, tokenizer, prompt.format_for(tokenizer), info, threads or default_threads(), step=step
     )

@@ -6,7 +6,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +50,7 @@ class LocalEngine:
         info: ModelInfo,
         threads: int,
         prefill_chunk: int = PREFILL_CHUNK,
+        step: Callable[[int, Any], Any] | None = None,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -57,6 +58,8 @@ class LocalEngine:
         self.info = info
         self.threads = threads
         self.prefill_chunk = prefill_chunk
+        self.step = step
+        """Computes one new token without the model's module stack (None: the model's forward)."""
         # One computation at a time: a stopped reply's thread may still be finishing its
         # current token (or a long prefill) when the next reply starts; it owns the cache.
         self._compute = threading.Lock()
@@ -167,6 +170,7 @@ class LocalEngine:
                     on_token,
                     prefill_chunk=self.prefill_chunk,
                     cancelled=cancel.is_set,
+                    step=self.step,
                 )
                 streamer.end()  # the text is complete: the reader can show it
                 # Room for the next turn now, so growing the cache is not in its TTFT.

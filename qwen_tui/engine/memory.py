@@ -51,3 +51,26 @@ def mapped_empty(shape: tuple[int, ...], dtype: Any) -> Any:
     itemsize = torch.empty((), dtype=dtype).element_size()
     region = mmap.mmap(-1, max(count * itemsize, 1))
     return torch.frombuffer(region, dtype=dtype, count=count).view(shape)
+
+
+_MADV_DONTNEED = 4
+_PAGE = mmap.PAGESIZE
+
+
+def drop_pages(tensor: Any) -> None:
+    """Return the RAM of a tensor nothing will read again, keeping its allocation.
+
+    For pages mapped from a checkpoint file (torch.load's mmap) a later read would load
+    them again from the file; for heap pages it would read zeros: the caller keeps the
+    tensor alive and unused. Only whole pages inside the tensor are dropped, never a
+    neighbour's.
+    """
+    libc = _glibc()
+    if libc is None:
+        return
+    start = tensor.data_ptr()
+    end = start + tensor.numel() * tensor.element_size()
+    first = -(-start // _PAGE) * _PAGE
+    last = end // _PAGE * _PAGE
+    if last > first:
+        libc.madvise(ctypes.c_void_p(first), ctypes.c_size_t(last - first), _MADV_DONTNEED)
