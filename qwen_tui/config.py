@@ -88,6 +88,9 @@ class UIConfig:
     """Show tokens, TTFT and tok/s under each reply."""
     sidebar: bool = True
     """Show the sessions sidebar at start."""
+    cursor_blink: bool = False
+    """Blink the prompt's cursor: every blink redraws it (traffic over SSH, CPU taken from
+    the model on small machines)."""
 
 
 @dataclass(frozen=True)

@@ -160,6 +160,7 @@ class ChatScreen(Screen[None]):
     async def on_mount(self) -> None:
         self._sidebar_wanted = self.app.config.ui.sidebar
         self.messages_view.show_stats = self.app.config.ui.show_stats
+        self.prompt.cursor_blink = self.app.config.ui.cursor_blink
         self._apply_model_state(self.app.model_state_message())
         self._place_sidebar()
         await self.show_session(self.opened)

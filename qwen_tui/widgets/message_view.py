@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Callable
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -15,11 +19,16 @@ from qwen_tui.visible_text import one_line, visible_text
 ROLE_LABELS = {"user": "You", "assistant": "Assistant", "system": "System"}
 
 STREAM_FLUSH_S = 0.25
-"""Streamed text reaches the Markdown widget at most this often. Each update lays the screen
-out again (~3 ms of the UI thread), and on 2 cores every ms the UI takes is taken from the
-model's threads: per token that cost 5-13 % of the decode speed, 10/s still ~7 %, 4/s ~2 %
-(UI overhead in `make bench`). Four updates a second still reads as live text and spares
-slow SSH links."""
+"""Streamed text reaches the Markdown widget at most this often (four times a second reads
+as live text and spares slow SSH links)."""
+STREAM_FLUSH_MAX_S = 1.0
+"""...and at least this often, however costly the updates get."""
+UI_CPU_SHARE = 0.025
+"""While a reply streams, the UI thread aims at this share of one core. Every ms it runs is
+taken from the model's threads on a small machine (2 cores, 2 compute threads). Each update
+parses the new Markdown, mounts blocks and lays the screen out again: measured 6-11 ms on
+the bench's 120x40 screen, more as the reply and the session grow. With that cost updates
+are spaced out (StreamPacer); per-token updates cost 5-13 % of the decode speed."""
 
 
 def stats_line(stats: GenerationStats | None) -> str:
@@ -38,6 +47,33 @@ def stats_line(stats: GenerationStats | None) -> str:
     return " · ".join(parts)
 
 
+class StreamPacer:
+    """How long to wait before the next update of streamed text.
+
+    Measures the UI thread's CPU time (all of it, not only our updates) over each wait and
+    scales the next one so the share of a core it uses approaches `UI_CPU_SHARE`, between
+    `STREAM_FLUSH_S` and `STREAM_FLUSH_MAX_S`. The square root damps the noise of one wait.
+    """
+
+    def __init__(
+        self,
+        wall_clock: Callable[[], float] = time.monotonic,
+        cpu_clock: Callable[[], float] = time.thread_time,
+    ) -> None:
+        self.interval = STREAM_FLUSH_S
+        self._wall_clock, self._cpu_clock = wall_clock, cpu_clock
+        self._mark: tuple[float, float] | None = None
+
+    def next_interval(self) -> float:
+        wall, cpu = self._wall_clock(), self._cpu_clock()
+        if self._mark is not None and wall > self._mark[0]:
+            share = (cpu - self._mark[1]) / (wall - self._mark[0])
+            scaled = self.interval * math.sqrt(max(share, 0.0) / UI_CPU_SHARE)
+            self.interval = min(STREAM_FLUSH_MAX_S, max(STREAM_FLUSH_S, scaled))
+        self._mark = (wall, cpu)
+        return self.interval
+
+
 class MessageView(Vertical, can_focus=True):
     """A user or assistant message; an assistant reply can be streamed into it."""
 
@@ -49,6 +85,7 @@ class MessageView(Vertical, can_focus=True):
         self._streaming = False
         self._unwritten = ""
         self._flush_timer: Timer | None = None
+        self._pacer = StreamPacer()
         self._pending = False
 
     def compose(self) -> ComposeResult:
@@ -70,7 +107,7 @@ class MessageView(Vertical, can_focus=True):
         self._streaming = True
         self._unwritten += text
         if self._flush_timer is None:
-            self._flush_timer = self.set_timer(STREAM_FLUSH_S, self._flush)
+            self._flush_timer = self.set_timer(self._pacer.next_interval(), self._flush)
 
     async def _flush(self) -> None:
         self._flush_timer = None

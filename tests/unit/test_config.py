@@ -343,7 +343,7 @@ def test_remote_mistakes(tmp_path: Path, text: str, expected: str) -> None:
         ("[model]\nthread = 2", ":2: [model].thread: unknown key, did you mean threads?"),
         (
             "[ui]\n\ncolour = 'x'",
-            ":3: [ui].colour: unknown key, known keys: theme, show_stats, sidebar",
+            ":3: [ui].colour: unknown key, known keys: theme, show_stats, sidebar, cursor_blink",
         ),
         ("[modle]\nthreads = 2", ":1: [modle]: unknown section, did you mean [model]?"),
         (
