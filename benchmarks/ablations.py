@@ -13,7 +13,8 @@ per process), the variants of one change alternate, and medians of `--repeats` a
 - LM head: logits for every prompt position (transformers' forward) vs the last one only;
 - KV reuse: turn 10 of a conversation recomputing the history vs reusing the cache;
 - prefill chunks: the whole prompt at once vs 512-token chunks (speed and peak RSS);
-- decode step: each new token through the model's modules vs engine/decode_step.py.
+- decode step: new tokens through the model's modules vs engine/decode_step.py (decode
+  speed and turn 10's TTFT, a prompt on top of ~1,000 cached tokens).
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def child(settings: dict[str, Any], model_dir: str, threads: int) -> dict[str, A
         if not settings["step"]:
             engine.step = None
         result |= bench.engine_decode(engine, 128, 1)
-        result["peak_rss_mb"] = bench.peak_rss_mb()
+        result["ttft_turn10_s"] = bench.conversation(engine, 10, 100, 7)["ttft_turn10_s"]
     return result
 
 

@@ -142,7 +142,7 @@ def decode(
     *,
     prefill_chunk: int = 0,
     cancelled: Callable[[], bool] = lambda: False,
-    step: Callable[[int, Any], Any] | None = None,
+    step: Callable[[list[int], Any], Any] | None = None,
 ) -> int:
     """Generate up to `max_new_tokens` after `prompt`, calling `on_token(id)` for each.
 
@@ -152,8 +152,8 @@ def decode(
     `cancelled()` is checked between chunks, so a long prefill can be stopped. The cache is
     left covering every token fed to the model, ready for the next turn; on an exception it
     is reset, since a half-updated cache would silently corrupt the next reply.
-    `step` (decode_step.DecodeStep), when given, computes single new tokens in place of
-    the model's forward.
+    `step` (decode_step.DecodeStep), when given, computes new tokens in place of the
+    model's forward.
     """
     import torch
 
@@ -171,27 +171,28 @@ def decode(
     try:
         fed = reused
         chunked = reserve(cache.past, len(prompt)) and prefill_chunk > 0
+        direct = step if isinstance(getattr(cache.past, "key_cache", None), list) else None
+
+        def forward(tokens: list[int]) -> Any:
+            """Hidden states of `tokens` after the cache; extends the cache."""
+            if direct is not None:
+                return direct(tokens, cache.past)
+            out = base(input_ids=torch.tensor([tokens]), past_key_values=cache.past, use_cache=True)
+            cache.past = out.past_key_values
+            return out.last_hidden_state
+
         # All but the last chunk: keys and values only, no logits needed.
         while chunked and len(prompt) - fed > prefill_chunk and not cancelled():
             reserve(cache.past, len(prompt))  # the first chunk's cache was sized by bigdl
-            out = base(
-                input_ids=ids[:, fed : fed + prefill_chunk],
-                past_key_values=cache.past,
-                use_cache=True,
-            )
-            cache.past, fed = out.past_key_values, fed + prefill_chunk
+            forward(prompt[fed : fed + prefill_chunk])
+            fed += prefill_chunk
             cache.ids = prompt[:fed]
         if cancelled():
             return reused
-        feed = ids[:, fed:]
+        feed = prompt[fed:]
         for _ in range(max_new_tokens):
-            # A no-op but when the buffer is full; False for caches it cannot grow.
-            roomy = reserve(cache.past, ids.shape[1])
-            if step is not None and roomy and feed.shape[1] == 1 and cache.past.key_cache:
-                hidden = step(int(feed), cache.past)
-            else:
-                out = base(input_ids=feed, past_key_values=cache.past, use_cache=True)
-                cache.past, hidden = out.past_key_values, out.last_hidden_state
+            reserve(cache.past, ids.shape[1])  # a no-op but when the buffer is full
+            hidden = forward(feed)
             cache.ids = ids[0].tolist()
             logits = head(hidden[:, -1:, :])[:, -1, :].float()
             scores = processors(ids, logits)
@@ -204,7 +205,7 @@ def decode(
             ids = torch.cat([ids, token.view(1, 1)], dim=-1)
             if not on_token(token_id) or token_id in stop_ids:
                 break
-            feed = token.view(1, 1)
+            feed = [token_id]
     except BaseException:
         cache.reset()
         raise

@@ -15,7 +15,7 @@ tests/engine/test_decode_step.py checks that against the model's own forward.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,8 @@ _PLAIN_ROTARY = {"LlamaRotaryEmbedding", "Qwen2RotaryEmbedding"}
 
 @dataclass
 class _Layer:
+    modules: Any
+    """The decoder layer itself: prompt chunks use its linear layers' own forwards."""
     input_norm: Any
     qkv: Callable[[Any], Any]
     o_proj: Callable[[Any], Any]
@@ -57,9 +59,8 @@ class DecodeStep:
         self.head_dim = attention.head_dim
         self.hidden = config.hidden_size
         self.scale = math.sqrt(self.head_dim)
-        # bigdl runs Qwen2 through SDPA when transformers chose it, everything else
-        # through its matmul/softmax attention; either is kept, so results are identical.
-        self.sdpa = config.model_type == "qwen2" and config._attn_implementation == "sdpa"
+        # bigdl runs Qwen2 (sdpa) through SDPA and Llama (eager) through matmul/softmax.
+        self.sdpa = config.model_type == "qwen2"
 
     @classmethod
     def for_model(cls, model: Any) -> DecodeStep | None:
@@ -72,6 +73,11 @@ class DecodeStep:
         ):
             return None
         if getattr(config, "use_sliding_window", False):
+            return None
+        # The attention each mirrors: Qwen2 as transformers picks it, Llama as our
+        # manifests load it (bigdl's Llama prefill without "eager" has no causal mask).
+        wanted = {"qwen2": "sdpa", "llama": "eager"}[config.model_type]
+        if getattr(config, "_attn_implementation", None) != wanted:
             return None
         base = getattr(model, "model", None)
         if base is None or not hasattr(base, "layers") or not hasattr(base, "norm"):
@@ -92,6 +98,7 @@ class DecodeStep:
                 return None
             layers.append(
                 _Layer(
+                    layer,
                     layer.input_layernorm,
                     qkv,
                     o_proj,
@@ -102,38 +109,76 @@ class DecodeStep:
             )
         return cls(model, layers)
 
-    def __call__(self, token_id: int, past: Any) -> Any:
-        """The normed hidden state [1, 1, hidden] of `token_id` after `past`; appends to it.
+    def __call__(self, token_ids: Sequence[int], past: Any) -> Any:
+        """The normed hidden states [1, n, hidden] of `token_ids` after `past`; appends to it.
 
-        The caller has made room in every layer's buffer (decode.reserve).
+        One token takes the fused kernel calls; a prompt chunk takes the layers' own
+        linear forwards (bigdl's batch paths: AMX or dequantize -> GEMM) and skips the
+        attention-score matmul bigdl's SDPA forward computes and throws away. The caller
+        has made room in every layer's buffer (decode.reserve), except for a cache's
+        first chunk, which is stored as computed, as bigdl does.
         """
         import torch
 
-        position = past.key_cache[0].shape[2]
-        x = self.embedding[token_id].float().view(1, self.hidden)
+        count = len(token_ids)
+        position = past.key_cache[0].shape[2] if past.key_cache else 0
+        x = self.embedding[torch.tensor([list(token_ids)])].float()
         # The rotary module extends its tables past their length, as in the reference.
-        cos, sin = self.rotary(x, seq_len=position + 1)
-        cos, sin = cos[position].view(1, 1, 1, -1), sin[position].view(1, 1, 1, -1)
-        q_size, kv_size = self.heads * self.head_dim, self.kv_heads * self.head_dim
+        cos, sin = self.rotary(x, seq_len=position + count)
+        cos = cos[position : position + count].view(1, 1, count, -1)
+        sin = sin[position : position + count].view(1, 1, count, -1)
+        mask = self._mask(x, position) if count > 1 else None
         for index, layer in enumerate(self.layers):
-            qkv = layer.qkv(_rms_norm(layer.input_norm, x))
-            q = qkv[:, :q_size].view(1, 1, self.heads, self.head_dim).transpose(1, 2)
-            k = qkv[:, q_size : q_size + kv_size].view(1, 1, self.kv_heads, self.head_dim)
-            v = qkv[:, q_size + kv_size :].view(1, 1, self.kv_heads, self.head_dim)
+            q, k, v = self._project(layer, x)
             q = q * cos + _rotate_half(q) * sin
-            k = k.transpose(1, 2)
             k = k * cos + _rotate_half(k) * sin
             keys = _append(past.key_cache, index, k)
-            values = _append(past.value_cache, index, v.transpose(1, 2))
-            attended = self._attend(q, keys, values)
-            x = x + layer.o_proj(attended.transpose(1, 2).reshape(1, q_size))
-            gate_up = layer.gate_up(_rms_norm(layer.post_norm, x))
-            gate, up = gate_up.chunk(2, dim=-1)
-            x = x + layer.down(torch.nn.functional.silu(gate) * up)
-        past.seen_tokens = position + 1
-        return _rms_norm(self.final_norm, x).view(1, 1, self.hidden)
+            values = _append(past.value_cache, index, v)
+            attended = self._attend(q, keys, values, mask).transpose(1, 2)
+            attended = attended.contiguous().view(1, count, self.heads * self.head_dim)
+            if count == 1:
+                x = x + layer.o_proj(attended.view(1, -1)).view(1, 1, -1)
+                gate, up = layer.gate_up(_rms_norm(layer.post_norm, x).view(1, -1)).chunk(2, -1)
+                x = x + layer.down(torch.nn.functional.silu(gate) * up).view(1, 1, -1)
+            else:
+                modules = layer.modules
+                x = x + modules.self_attn.o_proj(attended)
+                h = _rms_norm(layer.post_norm, x)
+                mlp = modules.mlp
+                x = x + mlp.down_proj(torch.nn.functional.silu(mlp.gate_proj(h)) * mlp.up_proj(h))
+        past.seen_tokens = position + count
+        return _rms_norm(self.final_norm, x)
 
-    def _attend(self, q: Any, keys: Any, values: Any) -> Any:
+    def _project(self, layer: _Layer, x: Any) -> tuple[Any, Any, Any]:
+        """Queries, keys, values as [1, heads, n, head_dim], laid out as bigdl has them."""
+        count, head_dim = x.shape[1], self.head_dim
+        h = _rms_norm(layer.input_norm, x)
+        if count == 1:
+            q_size, kv_size = self.heads * head_dim, self.kv_heads * head_dim
+            qkv = layer.qkv(h.view(1, -1))
+            q, k, v = qkv[:, :q_size], qkv[:, q_size : q_size + kv_size], qkv[:, q_size + kv_size :]
+        else:
+            attention = layer.modules.self_attn
+            q, k, v = attention.q_proj(h), attention.k_proj(h), attention.v_proj(h)
+        return (
+            q.view(1, count, self.heads, head_dim).transpose(1, 2),
+            k.view(1, count, self.kv_heads, head_dim).transpose(1, 2),
+            v.view(1, count, self.kv_heads, head_dim).transpose(1, 2),
+        )
+
+    def _mask(self, x: Any, position: int) -> Any:
+        """The 4D causal mask the model's own forward builds for a chunk (None: is_causal)."""
+        from transformers.modeling_attn_mask_utils import (
+            _prepare_4d_causal_attention_mask,
+            _prepare_4d_causal_attention_mask_for_sdpa,
+        )
+
+        shape = (1, x.shape[1])
+        if self.sdpa:
+            return _prepare_4d_causal_attention_mask_for_sdpa(None, shape, x, position)
+        return _prepare_4d_causal_attention_mask(None, shape, x, position)
+
+    def _attend(self, q: Any, keys: Any, values: Any, mask: Any) -> Any:
         import torch
 
         groups = self.heads // self.kv_heads
@@ -141,8 +186,13 @@ class DecodeStep:
             keys = keys.repeat_interleave(groups, dim=1)
             values = values.repeat_interleave(groups, dim=1)
         if self.sdpa:
-            return torch.nn.functional.scaled_dot_product_attention(q, keys, values)
+            causal = mask is None and q.shape[2] > 1
+            return torch.nn.functional.scaled_dot_product_attention(
+                q, keys, values, attn_mask=mask, is_causal=causal
+            )
         weights = torch.matmul(q, keys.transpose(2, 3)) / self.scale
+        if mask is not None:
+            weights = weights + mask
         return torch.matmul(torch.softmax(weights, dim=-1), values)
 
 
@@ -162,10 +212,17 @@ def _rotate_half(x: Any) -> Any:
 
 
 def _append(cache: list[Any], layer: int, new: Any) -> Any:
-    """Write one position after the cached ones, in place, as bigdl's append_kv_cache does."""
+    """Write positions after the cached ones, in place, as bigdl's append_kv_cache does;
+    a layer's first keys and values are stored as they are (bigdl's own choice, too)."""
+    if len(cache) <= layer:
+        cache.append(new)
+        return new
     old = cache[layer]
     batch, heads, length, head_dim = old.shape
-    grown = old.as_strided((batch, heads, length + 1, head_dim), old.stride(), old.storage_offset())
-    grown[:, :, length : length + 1, :] = new
+    count = new.shape[2]
+    grown = old.as_strided(
+        (batch, heads, length + count, head_dim), old.stride(), old.storage_offset()
+    )
+    grown[:, :, length:, :] = new
     cache[layer] = grown
     return grown

@@ -50,7 +50,7 @@ class LocalEngine:
         info: ModelInfo,
         threads: int,
         prefill_chunk: int = PREFILL_CHUNK,
-        step: Callable[[int, Any], Any] | None = None,
+        step: Callable[[list[int], Any], Any] | None = None,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -59,7 +59,7 @@ class LocalEngine:
         self.threads = threads
         self.prefill_chunk = prefill_chunk
         self.step = step
-        """Computes one new token without the model's module stack (None: the model's forward)."""
+        """Computes new tokens without the model's module stack (None: the model's forward)."""
         # One computation at a time: a stopped reply's thread may still be finishing its
         # current token (or a long prefill) when the next reply starts; it owns the cache.
         self._compute = threading.Lock()

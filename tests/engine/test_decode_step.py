@@ -43,9 +43,34 @@ def test_each_step_equals_the_model_forward_bit_for_bit(tiny_engine, kind) -> No
             expected = base(
                 input_ids=torch.tensor([[token]]), past_key_values=reference, use_cache=True
             ).last_hidden_state
-            got = step(token, direct)
+            got = step([token], direct)
             assert torch.equal(got, expected)
     assert direct.seen_tokens == reference.seen_tokens == len(prompt) + len(range(5, 400, 7))
+    for layer in range(len(reference.key_cache)):
+        assert torch.equal(direct.key_cache[layer], reference.key_cache[layer])
+        assert torch.equal(direct.value_cache[layer], reference.value_cache[layer])
+
+
+@pytest.mark.parametrize("kind", ["qwen2", "llama"])
+def test_prompt_chunks_equal_the_model_forward_bit_for_bit(tiny_engine, kind) -> None:
+    """A first chunk on an empty cache (causal mask), then chunks on top of it (4D mask
+    over the cached positions), as decode() feeds a long prompt."""
+    import torch
+    from transformers import DynamicCache
+
+    engine = tiny_engine(kind)
+    base, _ = split_head(engine.model)
+    reference, direct = DynamicCache(), DynamicCache()
+    chunks = [list(range(100, 140)), list(range(300, 317)), list(range(500, 533))]
+    with torch.inference_mode():
+        for chunk in chunks:
+            total = reference.get_seq_length() + len(chunk)
+            for past in (reference, direct):
+                reserve(past, total)
+            expected = base(
+                input_ids=torch.tensor([chunk]), past_key_values=reference, use_cache=True
+            ).last_hidden_state
+            assert torch.equal(engine.step(chunk, direct), expected)
     for layer in range(len(reference.key_cache)):
         assert torch.equal(direct.key_cache[layer], reference.key_cache[layer])
         assert torch.equal(direct.value_cache[layer], reference.value_cache[layer])
