@@ -34,6 +34,13 @@ from typing import Any
 
 from qwen_tui.model_setup.installed import InstalledModel, find_installed
 from qwen_tui.paths import Paths
+from tests.fixtures.tiny_models import (  # the same Qwen tokenizer the test models get
+    ENDOFTEXT,
+    IM_END,
+    IM_START,
+    QWEN2_CHAT_TEMPLATE,
+    QWEN_SPLIT_PATTERN,
+)
 
 CACHE_ENV = "QWEN_TUI_BENCH_CACHE"
 BUILDER_VERSION = 1  # bump when a builder below changes what it writes
@@ -61,20 +68,7 @@ QWEN_1_8B_SHAPE: dict[str, Any] = {
     "eos_token_id": 151645,
     "torch_dtype": "bfloat16",
 }
-ENDOFTEXT, IM_START, IM_END = "<|endoftext|>", "<|im_start|>", "<|im_end|>"
 QWEN_SPECIAL_IDS = {ENDOFTEXT: 151643, IM_START: 151644, IM_END: 151645}
-# Qwen v1/Qwen2 pre-tokenizer pattern (tokenization_qwen.py PAT_STR, Qwen2's tokenizer.json).
-QWEN_SPLIT_PATTERN = (
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
-    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
-)
-# Qwen1.5-Chat's template (without the tool-use parts it never had).
-QWEN2_CHAT_TEMPLATE = (
-    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
-    "{{ '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n' }}{% endif %}"
-    "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
-    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
 
 Say = Callable[[str], None]
 

@@ -77,3 +77,9 @@ class Engine(Protocol):
     def close(self) -> None:
         """Free the model's memory."""
         ...
+
+
+def check_conversation(messages: Sequence[Message]) -> None:
+    """What every engine's generate() needs: a conversation the user spoke last in."""
+    if not messages or messages[-1].role != "user":
+        raise ValueError("generate() needs a conversation that ends with a user message")

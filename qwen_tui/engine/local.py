@@ -12,7 +12,14 @@ from typing import Any
 
 from qwen_tui.conversation import GenerationSettings, GenerationStats, Message, StopReason
 from qwen_tui.engine import memory
-from qwen_tui.engine.base import EngineError, GenerationEvent, ModelInfo, ReplyDone, TextChunk
+from qwen_tui.engine.base import (
+    EngineError,
+    GenerationEvent,
+    ModelInfo,
+    ReplyDone,
+    TextChunk,
+    check_conversation,
+)
 from qwen_tui.engine.decode import KVCache, decode, make_room_ahead
 from qwen_tui.engine.prompt import FittedPrompt, PromptFormat, fit_to_context
 
@@ -90,8 +97,7 @@ class LocalEngine:
     ) -> Iterator[GenerationEvent]:
         cancel = cancel or threading.Event()
         started = time.perf_counter()
-        if not messages or messages[-1].role != "user":
-            raise ValueError("generate() needs a conversation that ends with a user message")
+        check_conversation(messages)
         try:
             fitted = self.fit(messages, settings)
         except EngineError as error:

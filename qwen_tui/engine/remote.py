@@ -39,7 +39,14 @@ from urllib.parse import urlsplit
 
 from qwen_tui.config import REMOTE_PREFIX, Config, RemoteConfig
 from qwen_tui.conversation import GenerationSettings, GenerationStats, Message, StopReason
-from qwen_tui.engine.base import EngineError, GenerationEvent, ModelInfo, ReplyDone, TextChunk
+from qwen_tui.engine.base import (
+    EngineError,
+    GenerationEvent,
+    ModelInfo,
+    ReplyDone,
+    TextChunk,
+    check_conversation,
+)
 from qwen_tui.engine.prompt import PromptTooLongError, fit_to_context
 
 if TYPE_CHECKING:
@@ -197,8 +204,7 @@ class RemoteEngine:
     ) -> Iterator[GenerationEvent]:
         cancel = cancel or threading.Event()
         started = time.perf_counter()
-        if not messages or messages[-1].role != "user":
-            raise ValueError("generate() needs a conversation that ends with a user message")
+        check_conversation(messages)
         sent, dropped, max_tokens = self._fit(messages, settings)
         reply = _Reply(prompt_estimate=estimate_tokens(sent), dropped_turns=dropped)
         request = self._request(sent, settings, max_tokens)
