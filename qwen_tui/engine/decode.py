@@ -183,7 +183,7 @@ def decode(
 
         # All but the last chunk: keys and values only, no logits needed.
         while chunked and len(prompt) - fed > prefill_chunk and not cancelled():
-            reserve(cache.past, len(prompt))  # the first chunk's cache was sized by bigdl
+            reserve(cache.past, len(prompt))  # the first chunk was stored at its own size
             forward(prompt[fed : fed + prefill_chunk])
             fed += prefill_chunk
             cache.ids = prompt[:fed]

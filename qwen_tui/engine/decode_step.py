@@ -1,14 +1,15 @@
-"""One decode step of a Llama-shaped model (Qwen2, Llama) without the module stack.
+"""New tokens of a Llama-shaped model (Qwen2, Llama) without the module stack.
 
-After the prompt, every new token runs the whole decoder for one position. Through
-transformers and bigdl's replacement forwards that costs ~170 module calls, each with
-shape checks, dtype branches and ctypes argument building: profiled on the 1.8B model,
-a third of each token's time was that Python, two thirds the INT4 matrix products.
-Here the same operations run straight, with each layer's INT4 weights called through
-a prebuilt kernel call (bigdl.int4_matvec) and q/k/v and gate/up fused into one matrix.
+Every new token runs the whole decoder for one position. Through transformers and bigdl's
+replacement forwards that costs ~170 module calls, each with shape checks, dtype branches
+and ctypes argument building: profiled on the 1.8B model, a third of each token's time
+was that Python, two thirds the INT4 matrix products. Here the same operations run
+straight, each layer's INT4 weights called through a prebuilt kernel call
+(bigdl.int4_matvec), q/k/v and gate/up fused into one matrix. Prompt chunks take the same
+path with the layers' own linear forwards, minus a score matmul bigdl computes and discards.
 
 It mirrors the reference computation operation by operation (bigdl's RMSNorm, rotary
-tables, cache layout and attention), so greedy output is the same token for token;
+tables, masks, cache layout and attention), so the results are the same to the bit;
 tests/engine/test_decode_step.py checks that against the model's own forward.
 """
 
@@ -40,7 +41,7 @@ class _Layer:
 
 
 class DecodeStep:
-    """Feeds one token on top of a KV cache and returns the last hidden state (normed).
+    """Feeds tokens on top of a KV cache and returns their hidden states (normed).
 
     Build it with `DecodeStep.for_model(model)`, which returns None for models it does
     not know; those keep the model's own forward.
