@@ -31,11 +31,9 @@ _PLAIN_ROTARY = {"LlamaRotaryEmbedding", "Qwen2RotaryEmbedding"}
 @dataclass
 class _Layer:
     modules: Any
-    """The decoder layer itself: prompt chunks use its linear layers' own forwards."""
-    input_norm: Any
+    """The decoder layer itself: its norms, and the linear forwards prompt chunks use."""
     qkv: Callable[[Any], Any]
     o_proj: Callable[[Any], Any]
-    post_norm: Any
     gate_up: Callable[[Any], Any]
     down: Callable[[Any], Any]
 
@@ -97,17 +95,7 @@ class DecodeStep:
             down = bigdl.int4_matvec([mlp.down_proj])
             if qkv is None or o_proj is None or gate_up is None or down is None:
                 return None
-            layers.append(
-                _Layer(
-                    layer,
-                    layer.input_layernorm,
-                    qkv,
-                    o_proj,
-                    layer.post_attention_layernorm,
-                    gate_up,
-                    down,
-                )
-            )
+            layers.append(_Layer(layer, qkv, o_proj, gate_up, down))
         return cls(model, layers)
 
     def __call__(self, token_ids: Sequence[int], past: Any) -> Any:
@@ -137,15 +125,15 @@ class DecodeStep:
             values = _append(past.value_cache, index, v)
             attended = self._attend(q, keys, values, mask).transpose(1, 2)
             attended = attended.contiguous().view(1, count, self.heads * self.head_dim)
+            post_norm = layer.modules.post_attention_layernorm
             if count == 1:
                 x = x + layer.o_proj(attended.view(1, -1)).view(1, 1, -1)
-                gate, up = layer.gate_up(_rms_norm(layer.post_norm, x).view(1, -1)).chunk(2, -1)
+                gate, up = layer.gate_up(_rms_norm(post_norm, x).view(1, -1)).chunk(2, -1)
                 x = x + layer.down(torch.nn.functional.silu(gate) * up).view(1, 1, -1)
             else:
-                modules = layer.modules
-                x = x + modules.self_attn.o_proj(attended)
-                h = _rms_norm(layer.post_norm, x)
-                mlp = modules.mlp
+                x = x + layer.modules.self_attn.o_proj(attended)
+                h = _rms_norm(post_norm, x)
+                mlp = layer.modules.mlp
                 x = x + mlp.down_proj(torch.nn.functional.silu(mlp.gate_proj(h)) * mlp.up_proj(h))
         past.seen_tokens = position + count
         return _rms_norm(self.final_norm, x)
@@ -153,7 +141,7 @@ class DecodeStep:
     def _project(self, layer: _Layer, x: Any) -> tuple[Any, Any, Any]:
         """Queries, keys, values as [1, heads, n, head_dim], laid out as bigdl has them."""
         count, head_dim = x.shape[1], self.head_dim
-        h = _rms_norm(layer.input_norm, x)
+        h = _rms_norm(layer.modules.input_layernorm, x)
         if count == 1:
             q_size, kv_size = self.heads * head_dim, self.kv_heads * head_dim
             qkv = layer.qkv(h.view(1, -1))
