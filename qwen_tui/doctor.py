@@ -13,7 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from qwen_tui import __version__
 from qwen_tui.engine import bigdl
-from qwen_tui.engine.cpu import best_kernel, cpu_info
+from qwen_tui.engine.cpu import best_kernel, cpu_info, runnable_kernels
 from qwen_tui.model_setup.installed import list_installed
 from qwen_tui.paths import Paths
 
@@ -55,6 +55,7 @@ def report(paths: Paths, endpoint: str, *, load_kernel: bool = True) -> list[str
         f"  cores: {cpu.physical_cores} physical, {cpu.logical_cores} logical",
         f"  isa: {' '.join(cpu.reported_flags()) or 'none of interest'}",
         f"  best bigdl kernel for these flags: {best_kernel(cpu.flags)}",
+        f"  bigdl kernels these flags can run: {', '.join(runnable_kernels(cpu.flags))}",
     ]
     if load_kernel:
         kernel, error = bigdl.load_native_library()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,55 @@ from qwen_tui.paths import Paths, get_paths
 from tests.fixtures.tiny_models import TINY_BUILDERS
 
 TINY_KINDS = tuple(TINY_BUILDERS)
+
+# What the kernel answers when the machine has no thread or process left to give.
+_REFUSED_ERRNOS = {errno.EAGAIN: "process or thread", errno.ENOMEM: "memory", errno.EMFILE: "file"}
+
+
+def _refusal(error: BaseException) -> str | None:
+    """Why the machine refused a thread, process or file, if that is what `error` is."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, RuntimeError) and "can't start new thread" in str(seen):
+            return "a new thread"
+        if isinstance(seen, OSError) and seen.errno in _REFUSED_ERRNOS:
+            return f"a new {_REFUSED_ERRNOS[seen.errno]}"
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _thread_counts() -> str:
+    import threading
+
+    try:
+        tasks = len(os.listdir("/proc/self/task"))
+        limit = Path("/proc/sys/kernel/threads-max").read_text().strip()
+        running = Path("/proc/loadavg").read_text().split()[3]  # runnable/total tasks
+    except OSError:
+        return f"this process runs {threading.active_count()} Python threads"
+    return (
+        f"this process has {tasks} threads; the machine runs {running.split('/')[1]} tasks "
+        f"(threads-max {limit})"
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    """A machine that refuses threads or processes fails a test with that sentence, not with
+    whatever error it causes three frames later (seen once on a machine where another
+    program held thousands of threads)."""
+    try:
+        return (yield)
+    except Exception as error:
+        refused = _refusal(error)
+        if refused is None:
+            raise
+        pytest.fail(
+            f"the machine refused {refused} ({type(error).__name__}: {error}); "
+            f"{_thread_counts()}. Something else on the machine holds its resources: "
+            "rerun when it is gone.",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(autouse=True)

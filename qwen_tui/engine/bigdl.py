@@ -30,6 +30,13 @@ def bigdl_libs_dir() -> Path | None:
     return Path(next(iter(spec.submodule_search_locations))) / "libs"
 
 
+def kernel_library(kernel: str) -> Path | None:
+    """bigdl's `libllama_<kernel>.so`, if this installation ships it."""
+    libs = bigdl_libs_dir()
+    path = None if libs is None else libs / f"libllama_{kernel}.so"
+    return path if path is not None and path.exists() else None
+
+
 def select_kernel_library() -> str | None:
     """Steer bigdl to the kernel library the CPU's flags allow; return the one requested.
 
@@ -44,10 +51,10 @@ def select_kernel_library() -> str | None:
     if info.is_intel:
         return None
     kernel = best_kernel(info.flags - {"amx_int8", "amx_tile"})
-    libs = bigdl_libs_dir()
-    if libs is None or not (libs / f"libllama_{kernel}.so").exists():
+    library = kernel_library(kernel)
+    if library is None:
         return None
-    os.environ["LLAMA_CPP_LIB"] = str(libs / f"libllama_{kernel}.so")
+    os.environ["LLAMA_CPP_LIB"] = str(library)
     return kernel
 
 

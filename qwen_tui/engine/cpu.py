@@ -86,12 +86,14 @@ def cpu_info() -> CpuInfo:
     return CpuInfo(vendor, model or platform.processor(), flags, logical, physical)
 
 
+def runnable_kernels(flags: frozenset[str]) -> list[str]:
+    """Every bigdl kernel library this set of ISA flags can run, fastest first."""
+    return [name for name, needed in KERNEL_REQUIREMENTS if needed <= flags] or ["avx"]
+
+
 def best_kernel(flags: frozenset[str]) -> str:
     """The fastest bigdl kernel library this set of ISA flags can run."""
-    for name, needed in KERNEL_REQUIREMENTS:
-        if needed <= flags:
-            return name
-    return "avx"
+    return runnable_kernels(flags)[0]
 
 
 def default_threads() -> int:

@@ -143,6 +143,7 @@ def decode(
     prefill_chunk: int = 0,
     cancelled: Callable[[], bool] = lambda: False,
     step: Callable[[list[int], Any], Any] | None = None,
+    on_logits: Callable[[Any], None] | None = None,
 ) -> int:
     """Generate up to `max_new_tokens` after `prompt`, calling `on_token(id)` for each.
 
@@ -153,7 +154,9 @@ def decode(
     left covering every token fed to the model, ready for the next turn; on an exception it
     is reset, since a half-updated cache would silently corrupt the next reply.
     `step` (decode_step.DecodeStep), when given, computes new tokens in place of the
-    model's forward.
+    model's forward. `on_logits`, when given, sees each position's raw fp32 logits before
+    sampling: tests compare them across paths within the kernels' rounding, where greedy text
+    of a random-weight model would flip.
     """
     import torch
 
@@ -195,6 +198,8 @@ def decode(
             hidden = forward(feed)
             cache.ids = ids[0].tolist()
             logits = head(hidden[:, -1:, :])[:, -1, :].float()
+            if on_logits is not None:
+                on_logits(logits[0].clone())  # the processors below work in place
             scores = processors(ids, logits)
             if settings.temperature > 0:
                 probs = torch.softmax(scores, dim=-1)

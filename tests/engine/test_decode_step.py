@@ -9,6 +9,8 @@ from qwen_tui.engine.base import ReplyDone, TextChunk
 from qwen_tui.engine.decode import reserve, split_head
 from qwen_tui.engine.decode_step import DecodeStep
 
+pytestmark = pytest.mark.kernels
+
 QUESTIONS = ["Hello, who are you?", "Tell me about the terminal.", "And about sessions?"]
 
 

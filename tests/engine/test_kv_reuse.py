@@ -1,73 +1,106 @@
-"""KV-cache reuse across turns: the next turn feeds only new tokens, and answers the same."""
+"""KV-cache reuse across turns: the next turn feeds only new tokens, and answers the same.
+
+"The same" is checked on logits, within the kernels' rounding (tests/engine/teacher_forcing.py):
+every reply generated on a reused cache is recomputed position by position from an empty one.
+"""
 
 from __future__ import annotations
 
 import pytest
 
 from qwen_tui.conversation import GenerationSettings, Message
-from qwen_tui.engine.base import ReplyDone, TextChunk
+from qwen_tui.engine.base import ReplyDone
+from tests.engine.teacher_forcing import Trace, assert_matches_cold, traced_reply
 
-GREEDY = GenerationSettings(temperature=0, max_new_tokens=12, repetition_penalty=1.0)
+pytestmark = pytest.mark.kernels
+
 QUESTIONS = ["Hello, who are you?", "Tell me about the terminal.", "And about sessions?"]
 
 
-def reply(engine, messages, settings=GREEDY):
-    events = list(engine.generate(messages, settings))
-    assert isinstance(events[-1], ReplyDone) and events[-1].stats.error is None
-    return "".join(e.text for e in events if isinstance(e, TextChunk)), events[-1].stats
+def answer(engine, messages: list[Message], max_new_tokens: int = 12) -> Trace:
+    """A greedy reply on the engine's cache as it stands, checked against a cold recompute.
+
+    Only what changed is recomputed: the cache is reused up to the first token that differs
+    (at least one prompt token is always fed, for the first reply token's logits).
+    """
+    prompt = engine.format.encode(messages)
+    cached = list(engine.cache.ids)
+    trace = traced_reply(engine, prompt, max_new_tokens, engine.prefill_chunk)
+    assert trace.reused == min(shared_prefix(cached, prompt), len(prompt) - 1)
+    assert_matches_cold(engine, trace)
+    return trace
 
 
-def converse(engine, *, reuse: bool, system: str = "You are a helpful assistant."):
-    """Three turns; without reuse the cache is dropped before each, as transformers would."""
+def shared_prefix(a: list[int], b: list[int]) -> int:
+    length = 0
+    while length < min(len(a), len(b)) and a[length] == b[length]:
+        length += 1
+    return length
+
+
+def text(engine, trace: Trace) -> str:
+    return engine.tokenizer.decode(trace.tokens, skip_special_tokens=True)
+
+
+def converse(engine, system: str = "You are a helpful assistant.") -> list[Trace]:
+    """Three turns on one cache, each appended to the conversation as the app would."""
     messages = [Message("system", system)]
-    answers, stats = [], []
+    traces = []
     for question in QUESTIONS:
-        if not reuse:
-            engine.cache.reset()
         messages.append(Message("user", question))
-        text, stat = reply(engine, messages)
-        messages.append(Message("assistant", text))
-        answers.append(text)
-        stats.append(stat)
-    return messages, answers, stats
+        traces.append(answer(engine, messages))
+        messages.append(Message("assistant", text(engine, traces[-1])))
+    return traces
 
 
 @pytest.mark.parametrize("kind", ["qwen2", "llama", "remote"])
-def test_greedy_output_with_reuse_equals_output_without(tiny_engine, kind) -> None:
+def test_turns_on_a_reused_cache_answer_like_a_cold_run(tiny_engine, kind) -> None:
     engine = tiny_engine(kind)
-    _, without, cold = converse(engine, reuse=False)
-    _, with_reuse, warm = converse(engine, reuse=True)
-    assert with_reuse == without
-    assert all(s.reused_tokens == 0 for s in cold)
+    engine.cache.reset()
+    turns = converse(engine)
+    assert turns[0].reused == 0
     # Turn 2 and 3 reuse everything up to the previous reply's last token.
-    assert warm[1].reused_tokens > warm[0].prompt_tokens
-    assert warm[2].reused_tokens > warm[1].prompt_tokens
+    assert turns[1].reused > len(turns[0].prompt)
+    assert turns[2].reused > len(turns[1].prompt)
+
+
+@pytest.mark.parametrize("kind", ["qwen2", "remote"])
+def test_the_engine_reports_what_it_reused(tiny_engine, kind) -> None:
+    engine = tiny_engine(kind)
+    settings = GenerationSettings(temperature=0, max_new_tokens=4, repetition_penalty=1.0)
+    messages = [Message("system", "Be brief."), Message("user", "Hello!")]
+    engine.cache.reset()
+    cold = list(engine.generate(messages, settings))[-1]
+    warm = list(engine.generate(messages, settings))[-1]
+    assert isinstance(cold, ReplyDone) and isinstance(warm, ReplyDone)
+    assert cold.stats.reused_tokens == 0
+    # The same prompt again: all of it but the last token comes from the cache.
+    assert warm.stats.reused_tokens == warm.stats.prompt_tokens - 1
 
 
 def test_regenerate_edit_and_system_change_recompute_only_what_changed(tiny_engine) -> None:
     engine = tiny_engine("qwen2")
     engine.cache.reset()
-    messages, answers, _ = converse(engine, reuse=True)
+    turns = converse(engine)
+    messages = [Message("system", "You are a helpful assistant.")]
+    for question, turn in zip(QUESTIONS, turns, strict=True):
+        messages += [Message("user", question), Message("assistant", text(engine, turn))]
     # Regenerate the last answer: same prompt as turn 3, the cache holds more than that.
-    again, stats = reply(engine, messages[:-1])
-    assert again == answers[-1]
-    assert 0 < stats.reused_tokens < stats.prompt_tokens
-    # Edit the first question: only the system prompt's tokens can be reused.
-    edited = [messages[0], Message("user", "Something else entirely?")]
-    text, stats = reply(engine, edited)
-    engine.cache.reset()
-    assert reply(engine, edited)[0] == text
-    assert stats.reused_tokens < engine.count_tokens(messages[:1])
+    again = answer(engine, messages[:-1])
+    assert again.reused == len(again.prompt) - 1
+    # Edit the first question: at most the system turn's tokens are reused.
+    edited = answer(engine, [messages[0], Message("user", "Something else entirely?")])
+    assert 0 < edited.reused < len(engine.format.encode(messages[:2])) - 2
     # A new system prompt changes the very first tokens' meaning: nothing is reused
     # beyond the shared "<|im_start|>system\n" prefix.
-    _, changed, stats = converse(engine, reuse=True, system="Answer in French.")
-    _, fresh, _ = converse(engine, reuse=False, system="Answer in French.")
-    assert changed == fresh
+    changed = converse(engine, system="Answer in French.")
+    assert 0 < changed[0].reused <= len(engine.format.encode([Message("system", "")]))
 
 
 def test_trimmed_history_is_recomputed_correctly(tiny_engine) -> None:
+    from qwen_tui.engine.prompt import fit_to_context
+
     engine = tiny_engine("llama")
-    engine.cache.reset()
     messages = [Message("system", "Be brief.")]
     for i in range(40):  # long enough that the oldest turns get dropped
         messages += [
@@ -75,11 +108,16 @@ def test_trimmed_history_is_recomputed_correctly(tiny_engine) -> None:
             Message("assistant", f"Answer {i}: " + "here is more " * 12),
         ]
     messages.append(Message("user", "Last question?"))
-    warm_text, warm = reply(engine, messages)
+    fitted = fit_to_context(messages, engine.format, engine.info.context_length, 12)
+    assert fitted.dropped_turns > 0
     engine.cache.reset()
-    cold_text, cold = reply(engine, messages)
-    assert warm.dropped_turns == cold.dropped_turns > 0
-    assert warm_text == cold_text
+    # The whole untrimmed prefix is in the cache, as after a long chat: trimming changes
+    # the prompt right after the system turn, so the cache is cropped there.
+    untrimmed = engine.format.encode(messages[:-1])[: engine.info.context_length - 64]
+    traced_reply(engine, untrimmed, 1, engine.prefill_chunk)
+    trace = traced_reply(engine, fitted.ids, 12, engine.prefill_chunk)
+    assert 0 < trace.reused == shared_prefix(untrimmed, fitted.ids) < len(fitted.ids) // 2
+    assert_matches_cold(engine, trace)
 
 
 @pytest.mark.parametrize("kind", ["qwen2", "llama"])
@@ -90,9 +128,7 @@ def test_a_long_new_turn_on_top_of_the_cache_fits(tiny_engine, kind) -> None:
     engine = tiny_engine(kind)
     engine.cache.reset()
     messages = [Message("system", "Be brief."), Message("user", "Hello!")]
-    first, _ = reply(engine, messages)
-    messages += [Message("assistant", first), Message("user", "tell me more " * 150)]
-    warm_text, warm = reply(engine, messages)
-    assert warm.reused_tokens > 0 and warm.prompt_tokens - warm.reused_tokens > 300
-    engine.cache.reset()
-    assert reply(engine, messages)[0] == warm_text
+    first = answer(engine, messages)
+    messages += [Message("assistant", text(engine, first)), Message("user", "tell me more " * 150)]
+    warm = answer(engine, messages)
+    assert warm.reused > 0 and len(warm.prompt) - warm.reused > 300

@@ -9,6 +9,7 @@ import pytest
 from qwen_tui.conversation import GenerationSettings, Message, StopReason
 from qwen_tui.engine.base import ReplyDone, TextChunk
 from qwen_tui.engine.decode import KVCache, decode
+from tests.engine.teacher_forcing import assert_matches_cold, traced_reply
 
 GREEDY = GenerationSettings(temperature=0, max_new_tokens=10, repetition_penalty=1.0)
 LONG = [Message("system", "Be brief."), Message("user", "tell me more about it " * 30)]
@@ -27,17 +28,21 @@ def reply(engine, messages, *, chunk: int, cold: bool = True):
     return "".join(e.text for e in events if isinstance(e, TextChunk))
 
 
+@pytest.mark.kernels
 @pytest.mark.parametrize("kind", ["qwen2", "llama"])
 def test_chunked_prefill_answers_like_one_go(tiny_engine, kind) -> None:
     engine = tiny_engine(kind)
-    assert engine.count_tokens(LONG) > 5 * 16
-    one_go = reply(engine, LONG, chunk=0)
-    chunked = reply(engine, LONG, chunk=16)
-    assert chunked == one_go
+    prompt = engine.format.encode(LONG)
+    assert len(prompt) > 5 * 16
+    engine.cache.reset()
+    chunked = traced_reply(engine, prompt, 10, chunk=16)
+    assert_matches_cold(engine, chunked)
     # The next turn, chunked on top of the chunked cache, agrees with a cold run too.
-    follow_up = [*LONG, Message("assistant", chunked), Message("user", "and more " * 25)]
-    warm = reply(engine, follow_up, chunk=16, cold=False)
-    assert warm == reply(engine, follow_up, chunk=0)
+    answer = engine.tokenizer.decode(chunked.tokens, skip_special_tokens=True)
+    follow_up = [*LONG, Message("assistant", answer), Message("user", "and more " * 25)]
+    warm = traced_reply(engine, engine.format.encode(follow_up), 10, chunk=16)
+    assert warm.reused > len(prompt)
+    assert_matches_cold(engine, warm)
 
 
 def test_after_a_reply_the_next_turn_finds_room_in_the_cache(tiny_engine, monkeypatch) -> None:
@@ -64,6 +69,7 @@ def test_after_a_reply_the_next_turn_finds_room_in_the_cache(tiny_engine, monkey
     assert allocations == []
 
 
+@pytest.mark.kernels
 def test_stopping_during_prefill_ends_before_the_first_token(tiny_engine) -> None:
     import torch
 
@@ -85,9 +91,9 @@ def test_stopping_during_prefill_ends_before_the_first_token(tiny_engine) -> Non
     # What was computed is kept: asking again reuses it and answers as a cold run does.
     engine.cache = cache
     try:
-        events = list(engine.generate(LONG, GREEDY))
-        assert events[-1].stats.reused_tokens == 32
-        assert "".join(e.text for e in events[:-1]) == reply(engine, LONG, chunk=0)
+        resumed = traced_reply(engine, prompt, 10, chunk=16)
+        assert resumed.reused == 32
+        assert_matches_cold(engine, resumed)
     finally:
         engine.cache = KVCache()
 

@@ -148,15 +148,21 @@ def ask(text: str) -> list[Message]:
 
 
 def test_streams_a_reply(connect: Callable[..., RemoteEngine]) -> None:
+    # No particular answer is asserted: the server renders the prompt with llama-cpp-python's
+    # chat handler, on which the demo model's greedy answer changes with the CPU's kernels
+    # (Paris on AVX-512, French nonsense on AVX2). That the demo model answers Paris on our
+    # own exact prompt is tests/engine/test_demo_model.py.
     engine = connect()
     outcome = run(engine, ask("What is the capital of France?"), GREEDY)
-    assert "Paris" in outcome.text
+    assert outcome.text.strip() and len(outcome.chunks) > 1
     stats = outcome.stats
     assert stats.stop_reason in (StopReason.EOS, StopReason.MAX_TOKENS) and stats.error is None
     assert stats.generated_tokens == len(outcome.chunks) > 1
     assert stats.ttft_s is not None and stats.decode_tok_s is not None and stats.decode_tok_s > 0
-    # Greedy is greedy on the server too: the settings reach it.
-    assert run(engine, ask("What is the capital of France?"), GREEDY).text == outcome.text
+    # Not asserted: the same greedy answer twice. llama.cpp reuses the prompt it evaluated
+    # last, so the second request computes the last prompt token alone, rounds differently,
+    # and on AVX2 answers otherwise ("La femme de France…", then "…is Paris."). That the
+    # settings reach the server is checked on the request itself in test_remote_engine.py.
 
 
 def test_max_tokens_reached(connect: Callable[..., RemoteEngine]) -> None:
@@ -330,7 +336,11 @@ async def test_the_new_user_path_in_the_app(
             await wait_for(pilot, lambda: app.model_state == "ready", timeout=30)
             await send(pilot, "What is the capital of France?")
             await settle(app, pilot)
-            assert "Paris" in replies()[-1].content
+            answered = replies()[-1]
+            # Any answer: its words depend on the server's prompt rendering and the CPU.
+            assert answered.content.strip() and answered.stats.error is None
+            assert answered.stats.generated_tokens > 1
+            assert app.chat_screen.session.model == "remote:lab"
 
             await send(pilot, "Write a long story about a dragon.")
             await wait_for(pilot, lambda: len(replies()[-1].content) > 40, timeout=60)
