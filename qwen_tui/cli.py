@@ -13,8 +13,9 @@ from collections.abc import Callable, Sequence
 from qwen_tui import __version__
 from qwen_tui.model_setup.catalog import DEFAULT_REPO
 from qwen_tui.model_setup.quantize import LOW_BIT_FORMATS
+from qwen_tui.visible_text import terminal_text
 
-EXIT_OK, EXIT_USAGE, EXIT_NO_MODEL, EXIT_INTERRUPTED = 0, 2, 3, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_MODEL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 class CliError(Exception):
@@ -117,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging()
         return handlers[args.command](args)
     except CliError as error:
-        print(f"qwen-tui: {error}", file=sys.stderr)
+        print(f"qwen-tui: {terminal_text(error)}", file=sys.stderr)
         return error.status
     except KeyboardInterrupt:
         print("\nqwen-tui: interrupted", file=sys.stderr)
@@ -129,3 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except Exception:
+        # A bug: the traceback is for the bug report, but its messages quote outside text
+        # (file names, server answers), so it reaches the terminal with controls visible.
+        import traceback
+
+        print(terminal_text(traceback.format_exc()), file=sys.stderr, end="")
+        return EXIT_FAILED

@@ -21,6 +21,8 @@ from qwen_tui.conversation import (
     Message,
     Session,
     StopReason,
+    decode_input,
+    well_formed,
 )
 from qwen_tui.model_setup.installed import (
     InstalledModel,
@@ -30,6 +32,7 @@ from qwen_tui.model_setup.installed import (
     remove_installed,
 )
 from qwen_tui.paths import Paths, get_paths
+from qwen_tui.visible_text import terminal_line, terminal_text
 
 if TYPE_CHECKING:
     from qwen_tui.engine.base import Engine
@@ -43,7 +46,7 @@ def load_settings() -> tuple[Config, Paths]:
     except ConfigError as error:
         raise CliError(str(error), EXIT_USAGE) from None
     for warning in config.warnings:
-        print(f"qwen-tui: warning: {warning}", file=sys.stderr)
+        say(f"warning: {warning}")
     return config, paths
 
 
@@ -111,9 +114,16 @@ def load_model(model: InstalledModel | RemoteConfig, config: Config) -> Engine:
 
 
 def read_prompt(prompt: str | None) -> str:
+    """The prompt from the argument or stdin; bytes that are not UTF-8 become U+FFFD (one
+    rule for invalid text, conversation.REPLACEMENT), so the session stays writable and
+    sendable."""
     if prompt is None and sys.stdin.isatty():
         raise CliError("no prompt: give one as an argument or pipe it on stdin")
-    text = sys.stdin.read() if prompt in (None, "-") else prompt
+    if prompt in (None, "-"):
+        stdin = getattr(sys.stdin, "buffer", None)
+        text = decode_input(stdin.read()) if stdin is not None else well_formed(sys.stdin.read())
+    else:
+        text = well_formed(prompt)  # argv: undecodable bytes arrive as lone surrogates
     if not text.strip():
         raise CliError("the prompt is empty")
     return text.strip("\n")
@@ -143,7 +153,7 @@ def open_session(args: argparse.Namespace, config: Config, store: SessionStore) 
     if opened.notice:
         say(f"warning: {opened.notice}")
     if args.system is not None:
-        opened.session.system_prompt = args.system
+        opened.session.system_prompt = well_formed(args.system)
     return opened
 
 
@@ -183,9 +193,12 @@ class SessionSaver:
 
 
 def say(text: str, prefix: str = "qwen-tui: ") -> None:
-    """One line on stderr; quietly nothing when the terminal is gone (SSH dropped)."""
+    """One line on stderr; quietly nothing when the terminal is gone (SSH dropped).
+
+    `text` often quotes the outside world (a server's error, a file name, an exception):
+    its control characters are made visible, never sent raw."""
     with contextlib.suppress(OSError):
-        print(f"{prefix}{text}", file=sys.stderr, flush=True)
+        print(f"{prefix}{terminal_text(text)}", file=sys.stderr, flush=True)
 
 
 def show(out: TextIO, text: str) -> bool:
@@ -308,7 +321,9 @@ def stream_reply(
     reply.incomplete = True
     cancel = threading.Event()
     out = sys.stdout
-    clean = visible_text if out.isatty() else (lambda text: text)
+    # A pipe gets the reply's characters as they are (a script may want them); a terminal
+    # only visible ones.
+    clean = visible_text if out.isatty() else well_formed
     last_save = -math.inf  # saved at the first token: from then on it shows as in progress
     # Signals stay caught until the reply is saved: a ctrl-c right after the last token
     # must not lose it.
@@ -365,30 +380,36 @@ def models(args: argparse.Namespace) -> int:
         )
     for model in installed:
         m = model.manifest
-        print(f"{m.name:<24} {m.low_bit:<10} {m.size_bytes / 2**20:8.0f} MB  {m.source}")
+        line = f"{m.name:<24} {m.low_bit:<10} {m.size_bytes / 2**20:8.0f} MB  {m.source}"
+        print(terminal_line(line))
     for remote in config.remotes:
         key = f"  (key from ${remote.api_key_env})" if remote.api_key_env else ""
-        print(
-            f"{remote.model_name:<24} {'remote':<10} {'':>11}  {remote.model} at "
-            f"{remote.base_url}{key}"
-        )
+        line = f"{remote.model_name:<24} {'remote':<10} {'':>11}  {remote.model} at "
+        print(terminal_line(f"{line}{remote.base_url}{key}"))
     return EXIT_OK
 
 
 def sessions(args: argparse.Namespace) -> int:
-    from qwen_tui.store import SessionStore
+    from qwen_tui.store import SessionStore, StoreError
     from qwen_tui.visible_text import one_line
 
     _config, paths = load_settings()
     store = SessionStore(paths.sessions_dir)
-    for summary in store.list():
-        updated = time.strftime("%Y-%m-%d %H:%M", time.localtime(summary.updated))
-        print(
-            f"{summary.id}  {updated}  {summary.message_count:4d} msgs  "
-            f"{one_line(summary.title) or '(untitled)'}{reply_mark(store, summary)}"
-        )
-    for problem in store.problems:
-        print(f"qwen-tui: {problem}", file=sys.stderr)
+    try:
+        for summary in store.list():
+            updated = time.strftime("%Y-%m-%d %H:%M", time.localtime(summary.updated))
+            title = one_line(summary.title) or "(untitled)"
+            print(
+                terminal_line(
+                    f"{summary.id}  {updated}  {summary.message_count:4d} msgs  "
+                    f"{title}{reply_mark(store, summary)}"
+                )
+            )
+    except StoreError as error:  # the folder itself is unreadable
+        raise CliError(str(error)) from None
+    finally:  # files moved aside are told even when listing the rest failed
+        for problem in store.problems:
+            say(str(problem))
     return EXIT_OK
 
 
@@ -452,7 +473,7 @@ def doctor(args: argparse.Namespace) -> int:
 
     print("\n".join(report(paths, resolve_endpoint(None, endpoint))))
     if problem:
-        print(f"config: {problem}")
+        print(f"config: {terminal_line(problem)}")
     return EXIT_OK
 
 

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant"]
+
+REPLACEMENT = "\ufffd"
+"""What invalid text becomes, everywhere: bytes that are not UTF-8 (stdin, argv, a server)
+and lone surrogates (a JSON "\\ud800", Python's surrogateescape) are each one U+FFFD, the
+moment they come in. Text that cannot be encoded as UTF-8 would fail later, far from its
+cause: printing a reply, saving a session, sending the next turn to a server."""
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def well_formed(text: str) -> str:
+    """`text` with every lone surrogate replaced by U+FFFD (see REPLACEMENT)."""
+    if text.isascii():
+        return text
+    return _SURROGATE.sub(REPLACEMENT, text)
+
+
+def decode_input(data: bytes) -> str:
+    """Bytes from outside (stdin, a pipe) as text: UTF-8, each invalid byte one U+FFFD."""
+    return data.decode("utf-8", errors="replace")
 
 
 class StopReason(StrEnum):
@@ -68,6 +88,10 @@ class GenerationStats:
     """Prompt tokens the model had already seen in an earlier turn (KV cache), not recomputed."""
     error: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.error is not None:  # often a server's or an exception's own words
+            object.__setattr__(self, "error", well_formed(self.error))
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["stop_reason"] = str(self.stop_reason)
@@ -91,6 +115,9 @@ class Message:
     """Assistant replies only."""
     incomplete: bool = False
     """True while a reply is still streaming (or its process died mid-reply)."""
+
+    def __post_init__(self) -> None:
+        self.content = well_formed(self.content)
 
     @property
     def stopped(self) -> bool:
@@ -124,6 +151,11 @@ class Session:
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     settings: GenerationSettings = field(default_factory=GenerationSettings)
     messages: list[Message] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.title = well_formed(self.title)
+        self.system_prompt = well_formed(self.system_prompt)
+        self.model = well_formed(self.model)
 
     def chat_messages(self) -> list[Message]:
         """The system prompt followed by the turns: what the engine is asked to continue."""

@@ -66,8 +66,8 @@ def token_events(words: list[str], finish: str | None = "stop") -> list[str]:
 class Answer:
     """What the server does with one chat request."""
 
-    events: list[str] = field(default_factory=list)
-    """SSE events to stream (status 200)."""
+    events: list[str | bytes] = field(default_factory=list)
+    """SSE events to stream (status 200); bytes go out exactly as given (invalid UTF-8)."""
     status: int = 200
     error: str = ""
     """For status != 200: the error message, sent as OpenAI's {"error": {"message": ...}}."""
@@ -218,7 +218,8 @@ class _Handler(BaseHTTPRequestHandler):
                 stall = answer.stall_s if number == answer.stall_after else 0.0
                 if stall and self._client_left_within(stall):
                     return
-                self._write_chunk((event + "\n\n").encode())
+                data = event if isinstance(event, bytes) else event.encode()
+                self._write_chunk(data + b"\n\n")
             self._write_chunk(b"")  # the terminating chunk: a clean end of the body
         except OSError:
             self._mark_gone()
