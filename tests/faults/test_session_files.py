@@ -116,10 +116,44 @@ def test_huge_bad_fields_are_moved_aside_with_a_short_reason(tmp_path: Path) -> 
     assert all(len(reason) < 300 for reason in reasons.values()), reasons
 
 
-def test_floats_beyond_range_read_as_infinity(tmp_path: Path) -> None:
+BAD_TIMES = (b"NaN", b"Infinity", b"-Infinity", b"1e20", b"-1e20", b"1e400", b"-1")
+TIME_FIELDS = {
+    "created": b'"created": 1.0',
+    "updated": b'"updated": 2.0',
+    "messages[0].created": b'"created": 1.5',
+}
+
+
+@pytest.mark.parametrize("field", sorted(TIME_FIELDS))
+@pytest.mark.parametrize("value", BAD_TIMES, ids=[v.decode() for v in BAD_TIMES])
+def test_timestamps_out_of_range_are_moved_aside(tmp_path: Path, field: str, value: bytes) -> None:
+    raw = GOOD.replace(TIME_FIELDS[field], TIME_FIELDS[field].split(b":")[0] + b": " + value)
+    assert raw != GOOD
     store = SessionStore(tmp_path)
-    store.path_for("s1").write_bytes(GOOD.replace(b'"created": 1.0', b'"created": 1e400'))
-    assert store.load("s1").created == float("inf")
+    store.path_for("s1").write_bytes(raw)
+    assert store.list() == []
+    (problem,) = store.problems
+    assert f"{field}: expected a time between 1970 and 9999" in problem.reason
+    assert problem.moved_to is not None and problem.moved_to.read_bytes() == raw
+    again = SessionStore(tmp_path / "again")
+    again.path_for("s1").write_bytes(raw)
+    assert outcome(again, "s1", raw) == "moved aside"
+
+
+def test_sessions_command_reports_bad_timestamps_and_lists_the_rest(paths: Paths) -> None:
+    store = SessionStore(paths.sessions_dir)
+    store.save(sample_session("good"))
+    for n, value in enumerate(BAD_TIMES):
+        store.path_for(f"bad{n}").write_bytes(
+            GOOD.replace(b'"updated": 2.0', b'"updated": ' + value)
+        )
+    result = subprocess.run(
+        [sys.executable, "-m", "qwen_tui", "sessions"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert result.stdout.startswith("good ") and result.stdout.count("\n") == 1
+    for n in range(len(BAD_TIMES)):
+        assert f"bad{n}.json.corrupt-" in result.stderr
 
 
 # ---------------------------------------------------------------- torn and damaged files

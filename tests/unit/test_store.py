@@ -33,7 +33,7 @@ from qwen_tui.store import (
     schema,
     sessions,
 )
-from qwen_tui.store.schema import dumps, session_from_dict, session_to_dict
+from qwen_tui.store.schema import LATEST_TIME, dumps, session_from_dict, session_to_dict
 
 HYPOTHESIS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -111,12 +111,14 @@ def test_file_layout_is_versioned_utf8_json(store: SessionStore) -> None:
 
 
 finite = st.floats(allow_nan=False)
+moment = st.floats(0, LATEST_TIME)
+"""A timestamp the schema accepts (1970 to 9999)."""
 messages = st.lists(
     st.builds(
         Message,
         role=st.sampled_from(["system", "user", "assistant"]),
         content=st.text(),
-        created=finite,
+        created=moment,
         incomplete=st.booleans(),
         stats=st.none()
         | st.builds(
@@ -132,7 +134,7 @@ messages = st.lists(
 
 
 @HYPOTHESIS
-@given(title=st.text(), prompt=st.text(), model=st.text(), content=messages, when=finite)
+@given(title=st.text(), prompt=st.text(), model=st.text(), content=messages, when=moment)
 def test_any_text_round_trips(
     tmp_path_factory: pytest.TempPathFactory,
     title: str,
