@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -68,6 +69,74 @@ class GenerationSettings:
     def from_dict(cls, data: dict[str, Any]) -> GenerationSettings:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The values one number setting may take, and how to say so: one home for the bounds
+    that config.toml, the command line and the settings dialog all check."""
+
+    low: float
+    high: float
+    words: str
+    """What a good value looks like, e.g. "a number from 0 to 5 (0 = greedy)"."""
+    integer: bool = False
+    low_open: bool = False
+    """`low` itself is not allowed (top_p > 0)."""
+    optional: bool = False
+    """None (blank in the dialog) is allowed: the seed."""
+
+    def allows(self, value: object) -> bool:
+        if value is None:
+            return self.optional
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        if self.integer and not isinstance(value, int):
+            return False
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        above = value > self.low if self.low_open else value >= self.low
+        return above and value <= self.high
+
+    def parse(self, text: str) -> int | float | None:
+        """`text` as typed (command line, dialog) -> the value; ValueError says what is
+        expected."""
+        text = text.strip()
+        value: int | float | None
+        try:
+            if not text and self.optional:
+                value = None
+            else:
+                value = int(text) if self.integer else float(text)
+        except ValueError:
+            value = math.nan  # not a number at all: the same message as out of range
+        if not self.allows(value):
+            raise ValueError(f"expected {self.words}, got {text!r}")
+        return value
+
+
+SEED_LIMIT = 2**64 - 1
+"""Seeds are 64-bit: torch's generator and the servers' seed fields take no more."""
+MAX_NEW_TOKENS_LIMIT = 1_000_000
+"""Far beyond any context window: only a typo goes further."""
+
+SETTING_BOUNDS: dict[str, Bound] = {
+    "temperature": Bound(0, 5, "a number from 0 to 5 (0 = greedy)"),
+    "top_p": Bound(0, 1, "a number above 0, at most 1", low_open=True),
+    "top_k": Bound(0, 1_000_000, "an integer from 0 to 1000000 (0 = no limit)", integer=True),
+    "repetition_penalty": Bound(0, 5, "a number above 0, at most 5", low_open=True),
+    "max_new_tokens": Bound(
+        1, MAX_NEW_TOKENS_LIMIT, f"an integer from 1 to {MAX_NEW_TOKENS_LIMIT}", integer=True
+    ),
+    "seed": Bound(
+        0,
+        SEED_LIMIT,
+        f"an integer from 0 to {SEED_LIMIT}, or none for a random seed",
+        integer=True,
+        optional=True,
+    ),
+}
+"""GenerationSettings field -> its bound."""
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from qwen_tui.store.sessions import (
     SessionSummary,
     StoreError,
     StoreProblem,
+    check_session_id,
 )
 
 __all__ = [
@@ -32,4 +33,5 @@ __all__ = [
     "SessionSummary",
     "StoreError",
     "StoreProblem",
+    "check_session_id",
 ]

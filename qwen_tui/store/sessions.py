@@ -56,6 +56,7 @@ __all__ = [
     "SessionSummary",
     "StoreError",
     "StoreProblem",
+    "check_session_id",
 ]
 
 SUFFIX = ".json"
@@ -176,6 +177,16 @@ class _CachedSummary:
     summary: SessionSummary
 
 
+def check_session_id(session_id: str) -> str:
+    """`session_id` if it is a session id (a plain, visible file name); InvalidSessionIdError
+    otherwise: "" or "../x" or "a/b" must never name a file, nor quietly mean "new"."""
+    if not isinstance(session_id, str) or not _SAFE_ID.fullmatch(session_id):
+        raise InvalidSessionIdError(
+            f"invalid session id {session_id!r}: use letters, digits, '.', '_' and '-'"
+        )
+    return session_id
+
+
 class SessionStore:
     """The sessions folder. Methods are blocking file I/O: call them from a worker thread.
 
@@ -201,11 +212,7 @@ class SessionStore:
     # ------------------------------------------------------------ public interface
 
     def path_for(self, session_id: str) -> Path:
-        if not isinstance(session_id, str) or not _SAFE_ID.fullmatch(session_id):
-            raise InvalidSessionIdError(
-                f"invalid session id {session_id!r}: use letters, digits, '.', '_' and '-'"
-            )
-        return self.dir / f"{session_id}{SUFFIX}"
+        return self.dir / f"{check_session_id(session_id)}{SUFFIX}"
 
     def list(self) -> builtins.list[SessionSummary]:
         """Every readable session, newest `updated` first; bad files go to `problems`."""
