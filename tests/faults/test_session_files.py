@@ -10,6 +10,8 @@ its own errors; bad files are moved aside byte for byte and reported; good ones 
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -399,3 +401,70 @@ def test_a_failing_step_moves_the_file_aside_untouched(
     (moved,) = tmp_path.glob("s1.json.corrupt-*")
     assert moved.read_bytes() == GOOD
     assert not list(tmp_path.glob("*.bak"))
+
+
+# ---------------------------------------------------------------- files that are not files
+
+
+def odd_files(folder: Path, outside: Path) -> dict[str, str]:
+    """Make each kind of not-a-file named like a session; name -> what the report says."""
+    folder.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(folder / "fifo.json")
+    (folder / "dir.json").mkdir()
+    (folder / "dangling.json").symlink_to(folder / "nowhere.json")
+    outside.write_bytes(GOOD)
+    (folder / "outside.json").symlink_to(outside)
+    return {
+        "fifo": "is a named pipe (FIFO), not a session file",
+        "dir": "is a folder, not a session file",
+        "dangling": "is a symbolic link (to",
+        "outside": f"is a symbolic link (to {outside})",
+    }
+
+
+def test_odd_files_are_reported_never_followed_never_waited_on(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path / "sessions")
+    expected = odd_files(store.dir, tmp_path / "elsewhere.json")
+    store.save(sample_session("good"))
+    assert [s.id for s in store.list()] == ["good"]
+    reasons = {p.path.name.removesuffix(".json"): p.reason for p in store.problems}
+    assert set(reasons) == set(expected)
+    for name, words in expected.items():
+        assert words in reasons[name]
+    assert all(p.moved_to is None for p in store.problems)  # not ours to move
+    store.list()
+    assert len(store.problems) == len(expected)  # told once, not at every listing
+    for name, words in expected.items():
+        with pytest.raises(StoreError, match=re.escape(words)):
+            store.load(name)  # a FIFO would block here if opened like a file
+    assert (tmp_path / "elsewhere.json").read_bytes() == GOOD
+
+
+def test_a_symlinked_session_is_not_replaced_by_a_regular_file(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path / "sessions")
+    store.dir.mkdir(parents=True, exist_ok=True)
+    target = store.dir / "real.json"
+    target.write_bytes(GOOD)
+    link = store.path_for("linked")
+    link.symlink_to(target)
+    with pytest.raises(StoreError, match=r"is a symbolic link .*not replacing it"):
+        store.save(sample_session("linked"))
+    assert link.is_symlink() and target.read_bytes() == GOOD
+
+
+def test_cli_never_hangs_on_a_fifo_and_reports_every_odd_file(paths: Paths) -> None:
+    expected = odd_files(paths.sessions_dir, paths.data_dir / "elsewhere.json")
+    listed = subprocess.run(
+        [sys.executable, "-m", "qwen_tui", "sessions"], capture_output=True, text=True, timeout=60
+    )
+    assert listed.returncode == 0 and "Traceback" not in listed.stderr
+    for name, words in expected.items():
+        assert f"{name}.json: {words}" in listed.stderr
+    asked = subprocess.run(
+        [sys.executable, "-m", "qwen_tui", "ask", "--session", "fifo", "hi"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert asked.returncode == 2, asked.stderr
+    assert "could not read session fifo: is a named pipe (FIFO)" in asked.stderr

@@ -435,11 +435,13 @@ def test_foreign_file_names_reported_once_and_left_alone(store: SessionStore) ->
     foreign = store.dir / "my chat.json"
     foreign.write_text("{}")
     (store.dir / "notes.txt").write_text("x")
-    (store.dir / "folder.json").mkdir()
+    folder = store.dir / "folder.json"
+    folder.mkdir()
     assert store.list() == []
     assert store.list() == []
-    assert [(p.path, p.moved_to) for p in store.problems] == [(foreign, None)]
-    assert foreign.read_text() == "{}"
+    reported = sorted((p.path, p.moved_to) for p in store.problems)
+    assert reported == [(folder, None), (foreign, None)]  # a folder is told too, not skipped
+    assert foreign.read_text() == "{}" and folder.is_dir()
 
 
 json_values = st.recursive(
