@@ -218,7 +218,7 @@ def show(out: TextIO, text: str) -> bool:
 
 
 @contextlib.contextmanager
-def hangup_interrupts() -> Iterator[None]:
+def hangup_interrupts() -> Iterator[list[str]]:
     """Outside generation, ctrl-c, SIGTERM and SIGHUP (SSH gone) end `ask` at once: the
     question is already saved (or not yet asked), so exiting loses nothing and the lock
     goes with the process. `stop_on_signals` takes over while a reply streams.
@@ -227,17 +227,23 @@ def hangup_interrupts() -> Iterator[None]:
     arbitrary point of loading the model it can land inside torch's or numpy's import, where
     it becomes an ImportError, or is remembered by CPython, which then kills the process
     with SIGINT at exit (4 of 25 SIGTERMs at random moments of a load, measured).
+
+    Yields a list of lines to print first when interrupted (the new session's id: the
+    question is saved in it, and the user needs the id to continue it).
     """
+    last_words: list[str] = []
 
     def interrupt(_signum: int, _frame: object) -> None:
         with contextlib.suppress(OSError, ValueError):
-            print("\nqwen-tui: interrupted", file=sys.stderr, flush=True)
+            for line in ["", *last_words]:
+                print(terminal_line(line), file=sys.stderr, flush=True)
+            print("qwen-tui: interrupted", file=sys.stderr, flush=True)
         os._exit(EXIT_INTERRUPTED)
 
     caught = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     previous = {sig: signal.signal(sig, interrupt) for sig in caught}
     try:
-        yield
+        yield last_words
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -287,7 +293,7 @@ def ask(args: argparse.Namespace) -> int:
 
     config, paths = load_settings()
     store = SessionStore(paths.sessions_dir)
-    with hangup_interrupts(), open_session(args, config, store) as opened:
+    with hangup_interrupts() as last_words, open_session(args, config, store) as opened:
         session = opened.session
         prompt = read_prompt(args.prompt)
         settings = session.settings.with_changes(
@@ -304,6 +310,8 @@ def ask(args: argparse.Namespace) -> int:
         session.model = model.model_name if isinstance(model, RemoteConfig) else model.name
         saver = SessionSaver(store, session)
         saver.save()  # the question is on disk before any slow step
+        if wants_session_line(args):
+            last_words.append(session_line(session))
         engine = load_model(model, config)
         reply = stream_reply(engine, session, settings, saver)
     return finish_ask(args, reply, saver)
@@ -319,6 +327,8 @@ def stream_reply(
 
     reply = session.add("assistant", "")
     reply.incomplete = True
+    chunks = 0
+    final: GenerationStats | None = None
     cancel = threading.Event()
     out = sys.stdout
     # A pipe gets the reply's characters as they are (a script may want them); a terminal
@@ -331,16 +341,28 @@ def stream_reply(
         for event in engine.generate(session.chat_messages()[:-1], settings, cancel):
             if isinstance(event, TextChunk):
                 reply.content += event.text
+                chunks += 1
                 if not show(out, clean(event.text)):
                     cancel.set()  # nobody is reading: stop, and keep what there is
                 if time.monotonic() - last_save > 2.0:
+                    # Progress so far: a reply killed now is later shown with its count.
+                    reply.stats = GenerationStats(generated_tokens=chunks)
                     saver.save()
                     last_save = time.monotonic()
             else:
-                reply.stats = event.stats
+                final = event.stats
+        reply.stats = final
         reply.incomplete = False
         saver.save_last()
     return reply
+
+
+def wants_session_line(args: argparse.Namespace) -> bool:
+    return bool(args.new_session or (sys.stderr.isatty() and not args.ask_session))
+
+
+def session_line(session: Session) -> str:
+    return f"session {session.id} (continue: qwen-tui ask --session {session.id})"
 
 
 def finish_ask(args: argparse.Namespace, reply: Message, saver: SessionSaver) -> int:
@@ -349,8 +371,8 @@ def finish_ask(args: argparse.Namespace, reply: Message, saver: SessionSaver) ->
     stats = reply.stats or GenerationStats(stop_reason=StopReason.ERROR, error="no result")
     if args.stats:
         say(format_stats(stats), prefix="")
-    if args.new_session or (sys.stderr.isatty() and not args.ask_session):
-        say(f"session {session.id} (continue: qwen-tui ask --session {session.id})", prefix="")
+    if wants_session_line(args):
+        say(session_line(session), prefix="")
     status = EXIT_INTERRUPTED if stats.stop_reason is StopReason.STOPPED else EXIT_OK
     if stats.stop_reason is StopReason.ERROR:
         say(f"{stats.error}")

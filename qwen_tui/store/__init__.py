@@ -1,7 +1,6 @@
 """Persistence: sessions on disk, atomic writes, locks, schema versions and migrations."""
 
 from qwen_tui.store.sessions import (
-    INTERRUPTED_ERROR,
     SCHEMA_VERSION,
     CorruptSessionError,
     InvalidSessionIdError,
@@ -19,7 +18,6 @@ from qwen_tui.store.sessions import (
 )
 
 __all__ = [
-    "INTERRUPTED_ERROR",
     "SCHEMA_VERSION",
     "CorruptSessionError",
     "InvalidSessionIdError",

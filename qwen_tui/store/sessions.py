@@ -43,7 +43,6 @@ from qwen_tui.store.schema import (
 )
 
 __all__ = [
-    "INTERRUPTED_ERROR",
     "SCHEMA_VERSION",
     "CorruptSessionError",
     "InvalidSessionIdError",
@@ -63,8 +62,6 @@ __all__ = [
 SUFFIX = ".json"
 CORRUPT_MARK = ".corrupt-"
 BACKUP_SUFFIX = ".bak"
-INTERRUPTED_ERROR = "interrupted: qwen-tui ended before this reply was finished"
-"""The error an interrupted reply is marked with once a new turn follows it."""
 # Letters, digits, '.', '_' and '-', not starting with a dot: a plain file name on every OS,
 # with no way to reach outside the folder ("../x", "/etc/x", "a/b") or hide (".x").
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -149,15 +146,14 @@ class OpenSession:
         return self.writer is not None
 
     def settle_interrupted(self) -> list[Message]:
-        """Mark interrupted replies as ended by an error, so that a turn added after them
-        does not leave them looking in progress forever; their text is kept."""
+        """Mark interrupted replies as stopped, so that a turn added after them does not
+        leave them looking in progress forever. Their text is kept, and so is the token
+        count a partial save recorded: a reply cut short is stopped, not failed."""
         settled, self.interrupted = self.interrupted, []
         for message in settled:
             message.incomplete = False
             message.stats = replace(
-                message.stats or GenerationStats(),
-                stop_reason=StopReason.ERROR,
-                error=INTERRUPTED_ERROR,
+                message.stats or GenerationStats(), stop_reason=StopReason.STOPPED, error=None
             )
         return settled
 

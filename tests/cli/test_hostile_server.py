@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 import pty
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -187,3 +189,65 @@ def test_file_names_with_controls_are_shown_visible(paths: Paths) -> None:
     ran = run_cli("sessions")
     assert ran.status == 0
     assert raw_controls(ran.stderr) == [] and "␛]0;pwned␇" in ran.stderr.decode()
+
+
+# ---------------------------------------------------------------- interrupted
+
+
+def wait_for(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def start_ask(*args: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "qwen_tui", "ask", "--model", "remote:lab", *args]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def saved_reply(paths: Paths):
+    summaries = sessions(paths).list()
+    if not summaries:
+        return None
+    messages = sessions(paths).load(summaries[0].id).messages
+    return messages[-1] if messages[-1].role == "assistant" else None
+
+
+def test_a_killed_reply_keeps_its_count_and_is_stopped_not_failed(
+    server: ReplayServer, paths: Paths
+) -> None:
+    server.answer(
+        Answer(token_events([f"w{n} " for n in range(400)]), between_s=0.02),
+        Answer(token_events(["next"])),
+    )
+    process = start_ask("hi")
+    try:
+        wait_for(lambda: (r := saved_reply(paths)) is not None and r.stats is not None)
+    finally:
+        process.kill()
+        process.wait()
+    (summary,) = sessions(paths).list()
+    ran = run_cli("ask", "--model", "remote:lab", "--session", summary.id, "go on")
+    assert ran.status == 0, ran.stderr.decode(errors="replace")
+    killed = sessions(paths).load(summary.id).messages[1]
+    assert killed.stopped and killed.error is None and not killed.incomplete
+    assert killed.stats.generated_tokens == len(killed.content.split()) > 0
+
+
+def test_new_session_interrupted_while_loading_still_prints_its_id(
+    server: ReplayServer, paths: Paths
+) -> None:
+    server.models_delay_s = 60  # `ask` waits in load_remote's check
+    process = start_ask("--new-session", "hi")
+    try:
+        wait_for(lambda: bool(sessions(paths).list()) and bool(server.requests))
+        process.send_signal(signal.SIGINT)
+        _out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    (summary,) = sessions(paths).list()
+    assert process.returncode == 130
+    said = err.decode()
+    assert f"session {summary.id} (continue: qwen-tui ask --session {summary.id})" in said
+    assert said.rstrip().endswith("qwen-tui: interrupted")

@@ -108,6 +108,8 @@ class ReplayServer:
         """`tls`: a server-side context with its certificate loaded: serve https://."""
         self.models = list(models)
         self.models_status = 200
+        self.models_delay_s = 0.0
+        """Silence before answering GET /models (a server still starting: `ask` is loading)."""
         self.api_key = api_key
         self.requests: list[Request] = []
         self.client_gone = threading.Event()
@@ -167,6 +169,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._record(None)
         if not self._authorized():
+            return
+        if self.replay.models_delay_s and self._client_left_within(self.replay.models_delay_s):
             return
         if self.path.rstrip("/").endswith("/v1/models") and self.replay.models_status == 200:
             data = [{"id": m, "object": "model", "owned_by": "me"} for m in self.replay.models]
