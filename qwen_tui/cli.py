@@ -132,6 +132,7 @@ def run_bench(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     from qwen_tui import commands, setup_cli
     from qwen_tui.logs import setup_logging
+    from qwen_tui.paths import get_paths, make_private
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:  # its own options, --help included, belong to qwen_tui.bench
@@ -149,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "bench": run_bench,
     }
     try:
+        make_private(get_paths())
         setup_logging()
         return handlers[args.command](args)
     except CliError as error:
