@@ -28,6 +28,8 @@ from qwen_tui.conversation import GenerationStats, Message, Session, StopReason
 from qwen_tui.paths import Paths
 from qwen_tui.store import SCHEMA_VERSION, CorruptSessionError, SessionStore, StoreError
 from qwen_tui.store.schema import dumps, session_to_dict
+from tests.cli.in_process import examples, run_main
+from tests.remote.hostile import hostile_text, raw_controls
 
 FUZZ = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -468,3 +470,100 @@ def test_cli_never_hangs_on_a_fifo_and_reports_every_odd_file(paths: Paths) -> N
     )
     assert asked.returncode == 2, asked.stderr
     assert "could not read session fifo: is a named pipe (FIFO)" in asked.stderr
+
+
+# ---------------------------------------------------------------- any JSON as a session file
+
+SESSION_FUZZ = settings(
+    max_examples=examples(250),
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+edge_numbers = (
+    st.floats()
+    | st.integers(min_value=2**63)
+    | st.integers(max_value=-1)
+    | st.sampled_from([1e20, -1e20, 1e308, 253402300800.0, 253402300799.0, -1.0, 0.0])
+)
+"""Where damage hides best: timestamps, counts, settings."""
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | edge_numbers | hostile_text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(hostile_text, inner, max_size=3),
+    max_leaves=6,
+)
+
+
+def paths_in(value: Any, prefix: tuple = ()) -> list[tuple]:
+    """Every key path into a JSON value (dict keys and list indexes)."""
+    found = [prefix]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += paths_in(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += paths_in(item, (*prefix, index))
+    return found
+
+
+@st.composite
+def session_json(draw: st.DrawFn) -> Any:
+    """A good session with 1-3 places replaced by any JSON value, or any JSON at all."""
+    if draw(st.integers(0, 9)) == 0:
+        return draw(json_values)
+    data = session_to_dict(sample_session())
+    for _ in range(draw(st.integers(1, 3))):
+        every = paths_in(data)
+        leaves = [p for p in every if not isinstance(_at(data, p), dict | list)]
+        where = draw(st.sampled_from(leaves if leaves and draw(st.booleans()) else every))
+        value = draw(edge_numbers | json_values)
+        if not where:
+            return value
+        parent = data
+        for step in where[:-1]:
+            parent = parent[step]
+        parent[where[-1]] = value
+    return data
+
+
+def _at(data: Any, where: tuple) -> Any:
+    for step in where:
+        data = data[step]
+    return data
+
+
+@SESSION_FUZZ
+@given(data=session_json())
+def test_any_json_is_loaded_or_moved_aside_never_a_traceback(data: Any) -> None:
+    from qwen_tui.screens.session_export import session_markdown
+
+    raw = json.dumps(data).encode()
+    with tempfile.TemporaryDirectory() as home:
+        previous = os.environ.get("QWEN_TUI_HOME")
+        os.environ["QWEN_TUI_HOME"] = home
+        try:
+            store = SessionStore(paths_for(home).sessions_dir)
+            store.path_for("s1").write_bytes(raw)
+            listed = run_main("sessions")
+            assert listed.status == 0 and b"Traceback" not in listed.stderr, listed.stderr
+            assert raw_controls(listed.stdout) == [] and raw_controls(listed.stderr) == []
+            if store.path_for("s1").exists():
+                result = outcome(store, "s1", raw)
+            else:
+                result = "moved aside"  # by the listing, which reported it
+                assert b"s1.json.corrupt-" in listed.stderr
+            if result == "loaded":
+                session_markdown(store.load("s1"))  # export never fails on a loaded session
+        finally:
+            if previous is None:
+                del os.environ["QWEN_TUI_HOME"]
+            else:
+                os.environ["QWEN_TUI_HOME"] = previous
+    CASES[f"any JSON: {result}"] += 1
+
+
+def paths_for(home: str) -> Paths:
+    from qwen_tui.paths import get_paths
+
+    assert os.environ["QWEN_TUI_HOME"] == home
+    return get_paths()

@@ -108,3 +108,23 @@ def hostile_answers(draw: st.DrawFn) -> Answer:
         chunks = draw(st.lists(hostile_text, min_size=1, max_size=5))
         return Answer(token_events(chunks))
     return reply_mode(mode, payload)
+
+
+def streamed_text(answer: Answer) -> str | None:
+    """The reply text a client must keep from `answer`: every content delta up to a cut or
+    an error event; None when it cannot be known here (not a 200, bytes that are not UTF-8)."""
+    if answer.status != 200:
+        return None
+    events = answer.events[: answer.cut_after] if answer.cut_after is not None else answer.events
+    text = ""
+    for event in events:
+        if isinstance(event, bytes):
+            return None
+        if not event.startswith("data: {"):
+            continue
+        data = json.loads(event.removeprefix("data: "))
+        if "error" in data:
+            break
+        for choice in data.get("choices") or ():
+            text += (choice.get("delta") or {}).get("content") or ""
+    return text

@@ -137,6 +137,11 @@ class ReplayServer:
         with self._lock:
             self._answers.extend(answers)
 
+    def answer_only(self, answer: Answer) -> None:
+        """Answer every chat request from now on with `answer` (drops what was queued)."""
+        with self._lock:
+            self._answers = [answer]
+
     def chat_requests(self) -> list[Request]:
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
 
