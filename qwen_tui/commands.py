@@ -64,10 +64,11 @@ def stage_printer(stream: TextIO = sys.stderr) -> Callable[[str, float | None], 
             if shown["stage"] and interactive:
                 stream.write("\n")
             if not interactive:
-                stream.write(f"{stage}\n")
+                stream.write(f"{terminal_line(stage)}\n")
         shown.update(stage=stage, percent=percent)
-        if interactive:
-            stream.write(f"\r{stage}" + (f" {percent:3d}%" if percent >= 0 else ""))
+        if interactive:  # stages can name files: their controls shown, not obeyed
+            line = terminal_line(stage) + (f" {percent:3d}%" if percent >= 0 else "")
+            stream.write(f"\r{line}")
         stream.flush()
 
     return show
@@ -464,8 +465,10 @@ def import_model(args: argparse.Namespace) -> int:
     except QuantizeError as error:
         raise CliError(str(error), EXIT_NO_MODEL) from None
     print(
-        f"installed {model.name} ({model.manifest.size_bytes / 2**20:.0f} MB): "
-        f'qwen-tui ask --model {model.name} "hello"'
+        terminal_line(
+            f"installed {model.name} ({model.manifest.size_bytes / 2**20:.0f} MB): "
+            f'qwen-tui ask --model {model.name} "hello"'
+        )
     )
     return EXIT_OK
 
@@ -477,7 +480,7 @@ def remove_model(args: argparse.Namespace) -> int:
     except ModelNotFoundError as error:
         raise CliError(str(error), EXIT_NO_MODEL) from None
     remove_installed(model)
-    print(f"removed {model.name}")
+    print(terminal_line(f"removed {model.name}"))
     return EXIT_OK
 
 
@@ -493,7 +496,7 @@ def doctor(args: argparse.Namespace) -> int:
         endpoint, problem = "", str(error)
     from qwen_tui.model_setup.download import resolve_endpoint
 
-    print("\n".join(report(paths, resolve_endpoint(None, endpoint))))
+    print(terminal_text("\n".join(report(paths, resolve_endpoint(None, endpoint)))))
     if problem:
         print(f"config: {terminal_line(problem)}")
     return EXIT_OK

@@ -251,3 +251,14 @@ def test_new_session_interrupted_while_loading_still_prints_its_id(
     said = err.decode()
     assert f"session {summary.id} (continue: qwen-tui ask --session {summary.id})" in said
     assert said.rstrip().endswith("qwen-tui: interrupted")
+
+
+def test_paths_with_controls_are_shown_visible(tmp_path, monkeypatch) -> None:
+    home = tmp_path / "home\x1b]0;pwned\x07"
+    monkeypatch.setenv("QWEN_TUI_HOME", str(home))
+    doctor = run_cli("doctor")
+    assert doctor.status == 0 and "home␛]0;pwned␇" in doctor.stdout.decode()
+    missing = run_cli("import", str(tmp_path / "model\x1b[2J.gguf"))
+    assert missing.status == 3 and "model␛[2J.gguf" in missing.stderr.decode()
+    for ran in (doctor, missing):
+        assert raw_controls(ran.stdout) == [] and raw_controls(ran.stderr) == []
