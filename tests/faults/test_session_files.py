@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -567,3 +568,27 @@ def paths_for(home: str) -> Paths:
 
     assert os.environ["QWEN_TUI_HOME"] == home
     return get_paths()
+
+
+@pytest.mark.parametrize("args", [(), ("--session", "fifo")], ids=["start", "open-the-fifo"])
+def test_the_app_draws_and_quits_with_a_fifo_among_the_sessions(
+    tiny_home: Paths, args: tuple[str, ...]
+) -> None:
+    from tests.faults.test_tui_faults import DRAWN, tiny_tui_home
+    from tests.faults.tui_process import TuiProcess
+
+    tiny_tui_home(tiny_home)
+    os.mkfifo(tiny_home.sessions_dir / "fifo.json")
+    tui = TuiProcess(*args, env=None)
+    try:
+        deadline = time.monotonic() + 60
+        while DRAWN not in tui.output:
+            assert tui.process.poll() is None, bytes(tui.output).decode("utf-8", "replace")
+            assert time.monotonic() < deadline, "the app never drew its screen"
+            time.sleep(0.05)
+        tui.type("\x11")  # ctrl+q
+        assert tui.process.wait(timeout=30) == 0
+    finally:
+        if tui.process.poll() is None:
+            tui.process.kill()
+            tui.process.wait()
