@@ -13,8 +13,9 @@ from collections.abc import Callable, Sequence
 from qwen_tui import __version__
 from qwen_tui.model_setup.catalog import DEFAULT_REPO
 from qwen_tui.model_setup.quantize import LOW_BIT_FORMATS
+from qwen_tui.visible_text import terminal_text
 
-EXIT_OK, EXIT_USAGE, EXIT_NO_MODEL, EXIT_INTERRUPTED = 0, 2, 3, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_MODEL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 class CliError(Exception):
@@ -25,6 +26,34 @@ class CliError(Exception):
         self.status = status
 
 
+def setting_value(name: str) -> Callable[[str], object]:
+    """An argparse type for a GenerationSettings field: its bound (the one config.toml and
+    the settings dialog check) or a usage error naming what is expected."""
+    from qwen_tui.conversation import SETTING_BOUNDS
+
+    bound = SETTING_BOUNDS[name]
+
+    def parse(text: str) -> object:
+        try:
+            return bound.parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(terminal_text(error)) from None
+
+    parse.__name__ = name  # argparse names the type in some messages
+    return parse
+
+
+def session_id(text: str) -> str:
+    """An argparse type for --session: a session id, never "" (which would silently start
+    a new session) nor a path."""
+    from qwen_tui.store import InvalidSessionIdError, check_session_id
+
+    try:
+        return check_session_id(text)
+    except InvalidSessionIdError as error:
+        raise argparse.ArgumentTypeError(terminal_text(error)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qwen-tui",
@@ -33,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"qwen-tui {__version__}")
     parser.add_argument("--model", help="installed model name, repo id, or remote:NAME to open")
-    parser.add_argument("--session", metavar="ID", help="open this saved session")
+    parser.add_argument("--session", metavar="ID", type=session_id, help="open this saved session")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     ask = commands.add_parser("ask", help="answer one prompt on stdout (headless)")
@@ -43,10 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ask.add_argument("--system", metavar="TEXT", help="system prompt (new sessions)")
     where = ask.add_mutually_exclusive_group()
-    where.add_argument("--session", dest="ask_session", metavar="ID", help="continue a session")
+    where.add_argument(
+        "--session", dest="ask_session", metavar="ID", type=session_id, help="continue a session"
+    )
     where.add_argument("--new-session", action="store_true", help="print the new session's id")
-    ask.add_argument("--max-tokens", type=int, metavar="N", help="reply length limit")
-    ask.add_argument("--temperature", type=float, metavar="T", help="0 = greedy")
+    ask.add_argument(
+        "--max-tokens", type=setting_value("max_new_tokens"), metavar="N", help="reply length limit"
+    )
+    ask.add_argument(
+        "--temperature", type=setting_value("temperature"), metavar="T", help="0 = greedy"
+    )
     ask.add_argument("--stats", action="store_true", help="print TTFT, tok/s, tokens to stderr")
 
     models = commands.add_parser("models", help="list installed models")
@@ -97,6 +132,7 @@ def run_bench(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     from qwen_tui import commands, setup_cli
     from qwen_tui.logs import setup_logging
+    from qwen_tui.paths import get_paths, make_private
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:  # its own options, --help included, belong to qwen_tui.bench
@@ -114,10 +150,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "bench": run_bench,
     }
     try:
+        make_private(get_paths())
         setup_logging()
         return handlers[args.command](args)
     except CliError as error:
-        print(f"qwen-tui: {error}", file=sys.stderr)
+        print(f"qwen-tui: {terminal_text(error)}", file=sys.stderr)
         return error.status
     except KeyboardInterrupt:
         print("\nqwen-tui: interrupted", file=sys.stderr)
@@ -129,3 +166,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except Exception:
+        # A bug: the traceback is for the bug report, but its messages quote outside text
+        # (file names, server answers), so it reaches the terminal with controls visible.
+        import traceback
+
+        print(terminal_text(traceback.format_exc()), file=sys.stderr, end="")
+        return EXIT_FAILED

@@ -21,6 +21,8 @@ from qwen_tui.conversation import (
     Message,
     Session,
     StopReason,
+    decode_input,
+    well_formed,
 )
 from qwen_tui.model_setup.installed import (
     InstalledModel,
@@ -30,6 +32,7 @@ from qwen_tui.model_setup.installed import (
     remove_installed,
 )
 from qwen_tui.paths import Paths, get_paths
+from qwen_tui.visible_text import terminal_line, terminal_text
 
 if TYPE_CHECKING:
     from qwen_tui.engine.base import Engine
@@ -43,7 +46,7 @@ def load_settings() -> tuple[Config, Paths]:
     except ConfigError as error:
         raise CliError(str(error), EXIT_USAGE) from None
     for warning in config.warnings:
-        print(f"qwen-tui: warning: {warning}", file=sys.stderr)
+        say(f"warning: {warning}")
     return config, paths
 
 
@@ -61,10 +64,11 @@ def stage_printer(stream: TextIO = sys.stderr) -> Callable[[str, float | None], 
             if shown["stage"] and interactive:
                 stream.write("\n")
             if not interactive:
-                stream.write(f"{stage}\n")
+                stream.write(f"{terminal_line(stage)}\n")
         shown.update(stage=stage, percent=percent)
-        if interactive:
-            stream.write(f"\r{stage}" + (f" {percent:3d}%" if percent >= 0 else ""))
+        if interactive:  # stages can name files: their controls shown, not obeyed
+            line = terminal_line(stage) + (f" {percent:3d}%" if percent >= 0 else "")
+            stream.write(f"\r{line}")
         stream.flush()
 
     return show
@@ -111,9 +115,16 @@ def load_model(model: InstalledModel | RemoteConfig, config: Config) -> Engine:
 
 
 def read_prompt(prompt: str | None) -> str:
+    """The prompt from the argument or stdin; bytes that are not UTF-8 become U+FFFD (one
+    rule for invalid text, conversation.REPLACEMENT), so the session stays writable and
+    sendable."""
     if prompt is None and sys.stdin.isatty():
         raise CliError("no prompt: give one as an argument or pipe it on stdin")
-    text = sys.stdin.read() if prompt in (None, "-") else prompt
+    if prompt in (None, "-"):
+        stdin = getattr(sys.stdin, "buffer", None)
+        text = decode_input(stdin.read()) if stdin is not None else well_formed(sys.stdin.read())
+    else:
+        text = well_formed(prompt)  # argv: undecodable bytes arrive as lone surrogates
     if not text.strip():
         raise CliError("the prompt is empty")
     return text.strip("\n")
@@ -143,7 +154,7 @@ def open_session(args: argparse.Namespace, config: Config, store: SessionStore) 
     if opened.notice:
         say(f"warning: {opened.notice}")
     if args.system is not None:
-        opened.session.system_prompt = args.system
+        opened.session.system_prompt = well_formed(args.system)
     return opened
 
 
@@ -183,9 +194,12 @@ class SessionSaver:
 
 
 def say(text: str, prefix: str = "qwen-tui: ") -> None:
-    """One line on stderr; quietly nothing when the terminal is gone (SSH dropped)."""
+    """One line on stderr; quietly nothing when the terminal is gone (SSH dropped).
+
+    `text` often quotes the outside world (a server's error, a file name, an exception):
+    its control characters are made visible, never sent raw."""
     with contextlib.suppress(OSError):
-        print(f"{prefix}{text}", file=sys.stderr, flush=True)
+        print(f"{prefix}{terminal_text(text)}", file=sys.stderr, flush=True)
 
 
 def show(out: TextIO, text: str) -> bool:
@@ -205,7 +219,7 @@ def show(out: TextIO, text: str) -> bool:
 
 
 @contextlib.contextmanager
-def hangup_interrupts() -> Iterator[None]:
+def hangup_interrupts() -> Iterator[list[str]]:
     """Outside generation, ctrl-c, SIGTERM and SIGHUP (SSH gone) end `ask` at once: the
     question is already saved (or not yet asked), so exiting loses nothing and the lock
     goes with the process. `stop_on_signals` takes over while a reply streams.
@@ -214,17 +228,23 @@ def hangup_interrupts() -> Iterator[None]:
     arbitrary point of loading the model it can land inside torch's or numpy's import, where
     it becomes an ImportError, or is remembered by CPython, which then kills the process
     with SIGINT at exit (4 of 25 SIGTERMs at random moments of a load, measured).
+
+    Yields a list of lines to print first when interrupted (the new session's id: the
+    question is saved in it, and the user needs the id to continue it).
     """
+    last_words: list[str] = []
 
     def interrupt(_signum: int, _frame: object) -> None:
         with contextlib.suppress(OSError, ValueError):
-            print("\nqwen-tui: interrupted", file=sys.stderr, flush=True)
+            for line in ["", *last_words]:
+                print(terminal_line(line), file=sys.stderr, flush=True)
+            print("qwen-tui: interrupted", file=sys.stderr, flush=True)
         os._exit(EXIT_INTERRUPTED)
 
     caught = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     previous = {sig: signal.signal(sig, interrupt) for sig in caught}
     try:
-        yield
+        yield last_words
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -274,7 +294,7 @@ def ask(args: argparse.Namespace) -> int:
 
     config, paths = load_settings()
     store = SessionStore(paths.sessions_dir)
-    with hangup_interrupts(), open_session(args, config, store) as opened:
+    with hangup_interrupts() as last_words, open_session(args, config, store) as opened:
         session = opened.session
         prompt = read_prompt(args.prompt)
         settings = session.settings.with_changes(
@@ -291,6 +311,8 @@ def ask(args: argparse.Namespace) -> int:
         session.model = model.model_name if isinstance(model, RemoteConfig) else model.name
         saver = SessionSaver(store, session)
         saver.save()  # the question is on disk before any slow step
+        if wants_session_line(args):
+            last_words.append(session_line(session))
         engine = load_model(model, config)
         reply = stream_reply(engine, session, settings, saver)
     return finish_ask(args, reply, saver)
@@ -306,9 +328,13 @@ def stream_reply(
 
     reply = session.add("assistant", "")
     reply.incomplete = True
+    chunks = 0
+    final: GenerationStats | None = None
     cancel = threading.Event()
     out = sys.stdout
-    clean = visible_text if out.isatty() else (lambda text: text)
+    # A pipe gets the reply's characters as they are (a script may want them); a terminal
+    # only visible ones.
+    clean = visible_text if out.isatty() else well_formed
     last_save = -math.inf  # saved at the first token: from then on it shows as in progress
     # Signals stay caught until the reply is saved: a ctrl-c right after the last token
     # must not lose it.
@@ -316,16 +342,28 @@ def stream_reply(
         for event in engine.generate(session.chat_messages()[:-1], settings, cancel):
             if isinstance(event, TextChunk):
                 reply.content += event.text
+                chunks += 1
                 if not show(out, clean(event.text)):
                     cancel.set()  # nobody is reading: stop, and keep what there is
                 if time.monotonic() - last_save > 2.0:
+                    # Progress so far: a reply killed now is later shown with its count.
+                    reply.stats = GenerationStats(generated_tokens=chunks)
                     saver.save()
                     last_save = time.monotonic()
             else:
-                reply.stats = event.stats
+                final = event.stats
+        reply.stats = final
         reply.incomplete = False
         saver.save_last()
     return reply
+
+
+def wants_session_line(args: argparse.Namespace) -> bool:
+    return bool(args.new_session or (sys.stderr.isatty() and not args.ask_session))
+
+
+def session_line(session: Session) -> str:
+    return f"session {session.id} (continue: qwen-tui ask --session {session.id})"
 
 
 def finish_ask(args: argparse.Namespace, reply: Message, saver: SessionSaver) -> int:
@@ -334,8 +372,8 @@ def finish_ask(args: argparse.Namespace, reply: Message, saver: SessionSaver) ->
     stats = reply.stats or GenerationStats(stop_reason=StopReason.ERROR, error="no result")
     if args.stats:
         say(format_stats(stats), prefix="")
-    if args.new_session or (sys.stderr.isatty() and not args.ask_session):
-        say(f"session {session.id} (continue: qwen-tui ask --session {session.id})", prefix="")
+    if wants_session_line(args):
+        say(session_line(session), prefix="")
     status = EXIT_INTERRUPTED if stats.stop_reason is StopReason.STOPPED else EXIT_OK
     if stats.stop_reason is StopReason.ERROR:
         say(f"{stats.error}")
@@ -365,30 +403,36 @@ def models(args: argparse.Namespace) -> int:
         )
     for model in installed:
         m = model.manifest
-        print(f"{m.name:<24} {m.low_bit:<10} {m.size_bytes / 2**20:8.0f} MB  {m.source}")
+        line = f"{m.name:<24} {m.low_bit:<10} {m.size_bytes / 2**20:8.0f} MB  {m.source}"
+        print(terminal_line(line))
     for remote in config.remotes:
         key = f"  (key from ${remote.api_key_env})" if remote.api_key_env else ""
-        print(
-            f"{remote.model_name:<24} {'remote':<10} {'':>11}  {remote.model} at "
-            f"{remote.base_url}{key}"
-        )
+        line = f"{remote.model_name:<24} {'remote':<10} {'':>11}  {remote.model} at "
+        print(terminal_line(f"{line}{remote.base_url}{key}"))
     return EXIT_OK
 
 
 def sessions(args: argparse.Namespace) -> int:
-    from qwen_tui.store import SessionStore
+    from qwen_tui.store import SessionStore, StoreError
     from qwen_tui.visible_text import one_line
 
     _config, paths = load_settings()
     store = SessionStore(paths.sessions_dir)
-    for summary in store.list():
-        updated = time.strftime("%Y-%m-%d %H:%M", time.localtime(summary.updated))
-        print(
-            f"{summary.id}  {updated}  {summary.message_count:4d} msgs  "
-            f"{one_line(summary.title) or '(untitled)'}{reply_mark(store, summary)}"
-        )
-    for problem in store.problems:
-        print(f"qwen-tui: {problem}", file=sys.stderr)
+    try:
+        for summary in store.list():
+            updated = time.strftime("%Y-%m-%d %H:%M", time.localtime(summary.updated))
+            title = one_line(summary.title) or "(untitled)"
+            print(
+                terminal_line(
+                    f"{summary.id}  {updated}  {summary.message_count:4d} msgs  "
+                    f"{title}{reply_mark(store, summary)}"
+                )
+            )
+    except StoreError as error:  # the folder itself is unreadable
+        raise CliError(str(error)) from None
+    finally:  # files moved aside are told even when listing the rest failed
+        for problem in store.problems:
+            say(str(problem))
     return EXIT_OK
 
 
@@ -421,8 +465,10 @@ def import_model(args: argparse.Namespace) -> int:
     except QuantizeError as error:
         raise CliError(str(error), EXIT_NO_MODEL) from None
     print(
-        f"installed {model.name} ({model.manifest.size_bytes / 2**20:.0f} MB): "
-        f'qwen-tui ask --model {model.name} "hello"'
+        terminal_line(
+            f"installed {model.name} ({model.manifest.size_bytes / 2**20:.0f} MB): "
+            f'qwen-tui ask --model {model.name} "hello"'
+        )
     )
     return EXIT_OK
 
@@ -434,7 +480,7 @@ def remove_model(args: argparse.Namespace) -> int:
     except ModelNotFoundError as error:
         raise CliError(str(error), EXIT_NO_MODEL) from None
     remove_installed(model)
-    print(f"removed {model.name}")
+    print(terminal_line(f"removed {model.name}"))
     return EXIT_OK
 
 
@@ -450,9 +496,9 @@ def doctor(args: argparse.Namespace) -> int:
         endpoint, problem = "", str(error)
     from qwen_tui.model_setup.download import resolve_endpoint
 
-    print("\n".join(report(paths, resolve_endpoint(None, endpoint))))
+    print(terminal_text("\n".join(report(paths, resolve_endpoint(None, endpoint)))))
     if problem:
-        print(f"config: {problem}")
+        print(f"config: {terminal_line(problem)}")
     return EXIT_OK
 
 

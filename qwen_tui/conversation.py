@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import math
+import re
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant"]
+
+REPLACEMENT = "\ufffd"
+"""What invalid text becomes, everywhere: bytes that are not UTF-8 (stdin, argv, a server)
+and lone surrogates (a JSON "\\ud800", Python's surrogateescape) are each one U+FFFD, the
+moment they come in. Text that cannot be encoded as UTF-8 would fail later, far from its
+cause: printing a reply, saving a session, sending the next turn to a server."""
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def well_formed(text: str) -> str:
+    """`text` with every lone surrogate replaced by U+FFFD (see REPLACEMENT)."""
+    if text.isascii():
+        return text
+    return _SURROGATE.sub(REPLACEMENT, text)
+
+
+def decode_input(data: bytes) -> str:
+    """Bytes from outside (stdin, a pipe) as text: UTF-8, each invalid byte one U+FFFD."""
+    return data.decode("utf-8", errors="replace")
 
 
 class StopReason(StrEnum):
@@ -51,6 +72,74 @@ class GenerationSettings:
 
 
 @dataclass(frozen=True)
+class Bound:
+    """The values one number setting may take, and how to say so: one home for the bounds
+    that config.toml, the command line and the settings dialog all check."""
+
+    low: float
+    high: float
+    words: str
+    """What a good value looks like, e.g. "a number from 0 to 5 (0 = greedy)"."""
+    integer: bool = False
+    low_open: bool = False
+    """`low` itself is not allowed (top_p > 0)."""
+    optional: bool = False
+    """None (blank in the dialog) is allowed: the seed."""
+
+    def allows(self, value: object) -> bool:
+        if value is None:
+            return self.optional
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        if self.integer and not isinstance(value, int):
+            return False
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        above = value > self.low if self.low_open else value >= self.low
+        return above and value <= self.high
+
+    def parse(self, text: str) -> int | float | None:
+        """`text` as typed (command line, dialog) -> the value; ValueError says what is
+        expected."""
+        text = text.strip()
+        value: int | float | None
+        try:
+            if not text and self.optional:
+                value = None
+            else:
+                value = int(text) if self.integer else float(text)
+        except ValueError:
+            value = math.nan  # not a number at all: the same message as out of range
+        if not self.allows(value):
+            raise ValueError(f"expected {self.words}, got {text!r}")
+        return value
+
+
+SEED_LIMIT = 2**64 - 1
+"""Seeds are 64-bit: torch's generator and the servers' seed fields take no more."""
+MAX_NEW_TOKENS_LIMIT = 1_000_000
+"""Far beyond any context window: only a typo goes further."""
+
+SETTING_BOUNDS: dict[str, Bound] = {
+    "temperature": Bound(0, 5, "a number from 0 to 5 (0 = greedy)"),
+    "top_p": Bound(0, 1, "a number above 0, at most 1", low_open=True),
+    "top_k": Bound(0, 1_000_000, "an integer from 0 to 1000000 (0 = no limit)", integer=True),
+    "repetition_penalty": Bound(0, 5, "a number above 0, at most 5", low_open=True),
+    "max_new_tokens": Bound(
+        1, MAX_NEW_TOKENS_LIMIT, f"an integer from 1 to {MAX_NEW_TOKENS_LIMIT}", integer=True
+    ),
+    "seed": Bound(
+        0,
+        SEED_LIMIT,
+        f"an integer from 0 to {SEED_LIMIT}, or none for a random seed",
+        integer=True,
+        optional=True,
+    ),
+}
+"""GenerationSettings field -> its bound."""
+
+
+@dataclass(frozen=True)
 class GenerationStats:
     """What one reply cost; shown under the reply and saved with it."""
 
@@ -67,6 +156,10 @@ class GenerationStats:
     reused_tokens: int = 0
     """Prompt tokens the model had already seen in an earlier turn (KV cache), not recomputed."""
     error: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.error is not None:  # often a server's or an exception's own words
+            object.__setattr__(self, "error", well_formed(self.error))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -91,6 +184,9 @@ class Message:
     """Assistant replies only."""
     incomplete: bool = False
     """True while a reply is still streaming (or its process died mid-reply)."""
+
+    def __post_init__(self) -> None:
+        self.content = well_formed(self.content)
 
     @property
     def stopped(self) -> bool:
@@ -124,6 +220,11 @@ class Session:
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     settings: GenerationSettings = field(default_factory=GenerationSettings)
     messages: list[Message] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.title = well_formed(self.title)
+        self.system_prompt = well_formed(self.system_prompt)
+        self.model = well_formed(self.model)
 
     def chat_messages(self) -> list[Message]:
         """The system prompt followed by the turns: what the engine is asked to continue."""

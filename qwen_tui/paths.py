@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,3 +92,22 @@ def ensure_private_dir(path: Path) -> Path:
         with contextlib.suppress(OSError):
             os.chmod(folder, 0o700)
     return path
+
+
+PRIVATE_UMASK = 0o077
+"""Files this process creates are 0600, folders 0700, whoever writes them (our code,
+transformers' save_pretrained, huggingface_hub's downloads): models and caches hold what
+the user chose to run, sessions what they wrote."""
+
+
+def make_private(paths: Paths) -> None:
+    """Set PRIVATE_UMASK for this process and close the top folders an older release left
+    open (0755): a 0700 folder keeps others out of everything under it, whatever the
+    modes inside. Best effort: a folder we do not own is not ours to change."""
+    os.umask(PRIVATE_UMASK)
+    folders = (paths.data_dir, paths.models_dir, paths.cache_dir, paths.downloads_dir)
+    for folder in (*folders, paths.state_dir):
+        with contextlib.suppress(OSError):
+            info = folder.lstat()
+            if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid():
+                os.chmod(folder, 0o700)

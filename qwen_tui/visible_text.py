@@ -33,3 +33,26 @@ def visible_text(text: str) -> str:
 def one_line(text: str) -> str:
     """`visible_text` on a single line (titles, list rows): newlines and tabs become spaces."""
     return " ".join(visible_text(text).split())
+
+
+# ---------------------------------------------------------------- text for a terminal line
+# What the CLI prints on stderr (and stdout lists) of outside text: server errors, exception
+# messages, file names, titles, config keys. Kept apart from visible_text() above, which the
+# UI's drawing rules may change, so that a message line has one rule of its own.
+
+_LINE_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x80-\x9f]")
+
+
+def terminal_line(text: object) -> str:
+    """`text` (any object, as str()) safe to print on a terminal as part of a message line:
+    every control character (C0 incl. CR and LF, DEL, C1) made visible, lone surrogates
+    (undecodable input) replaced by U+FFFD, so nothing can move the cursor, retitle or clear
+    the screen, ring the bell, or fail to encode."""
+    from qwen_tui.conversation import well_formed
+
+    return _LINE_CONTROL.sub(_picture, well_formed(str(text)))
+
+
+def terminal_text(text: object) -> str:
+    """`terminal_line` for several lines: newlines and tabs are kept, nothing else."""
+    return "\n".join(terminal_line(line) for line in str(text).split("\n"))

@@ -92,8 +92,7 @@ class ChatTemplateFormat:
             chat, tokenize=False, add_generation_prompt=True
         )
         if not all(rendered.count(mark) == 1 for mark in marks):
-            real = [{"role": m.role, "content": m.content} for m in messages]
-            return list(self.tokenizer.apply_chat_template(real, add_generation_prompt=True))
+            return self._encode_transformed(messages)
         ids: list[int] = []
         rest = rendered
         for mark, message in zip(marks, messages, strict=True):
@@ -101,6 +100,25 @@ class ChatTemplateFormat:
             ids += self._encode(before, specials=True)
             ids += self._encode(message.content, specials=False)
         return ids + self._encode(rest, specials=True)
+
+    def _encode_transformed(self, messages: Sequence[Message]) -> list[int]:
+        """The fallback for a template that changes message texts: render the real texts
+        and encode the whole with special tokens, but only after breaking every special
+        token string inside the texts (a word joiner after its first character), so text
+        a user typed or pasted still cannot become a control token."""
+        words = self._special_strings()
+        chat = [{"role": m.role, "content": _defang(m.content, words)} for m in messages]
+        rendered = self.tokenizer.apply_chat_template(
+            chat, tokenize=False, add_generation_prompt=True
+        )
+        return self._encode(rendered, specials=True)
+
+    def _special_strings(self) -> list[str]:
+        """Every string the tokenizer turns into an added/special token when matching."""
+        found = set(getattr(self.tokenizer, "all_special_tokens", None) or ())
+        added = getattr(self.tokenizer, "added_tokens_decoder", None) or {}
+        found.update(str(getattr(token, "content", token)) for token in added.values())
+        return sorted((word for word in found if word), key=len, reverse=True)
 
     def _encode(self, text: str, *, specials: bool) -> list[int]:
         if not text:
@@ -113,6 +131,18 @@ class ChatTemplateFormat:
             return list(backend.encode(text, add_special_tokens=False).ids)
         finally:
             backend.encode_special_tokens = False
+
+
+_WORD_JOINER = "\u2060"
+
+
+def _defang(text: str, words: Sequence[str]) -> str:
+    """`text` with each occurrence of `words` broken by a word joiner (invisible, and not
+    part of any of them), so no tokenizer matches it as a special token."""
+    for word in words:
+        if word in text:
+            text = text.replace(word, word[0] + _WORD_JOINER + word[1:])
+    return text
 
 
 def format_for(tokenizer: Any) -> PromptFormat:

@@ -38,7 +38,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from qwen_tui.config import REMOTE_PREFIX, Config, RemoteConfig
-from qwen_tui.conversation import GenerationSettings, GenerationStats, Message, StopReason
+from qwen_tui.conversation import (
+    GenerationSettings,
+    GenerationStats,
+    Message,
+    StopReason,
+    well_formed,
+)
 from qwen_tui.engine.base import (
     EngineError,
     GenerationEvent,
@@ -372,6 +378,9 @@ class _Reply:
                 continue
             text += (choice.delta.content if choice.delta else None) or ""
             self.finish_reason = choice.finish_reason or self.finish_reason
+        # JSON may carry lone surrogates ("\ud800"): U+FFFD here, or printing and saving the
+        # reply (and sending the session again) would fail on it.
+        text = well_formed(text)
         if text:
             self.chunks += 1
             self.first_at = at if self.first_at is None else self.first_at

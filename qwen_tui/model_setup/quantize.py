@@ -100,7 +100,8 @@ def copy_side_files(source_dir: Path, out_dir: Path) -> None:
     for pattern in _SIDE_FILES:
         for path in source_dir.glob(pattern):
             if path.is_file() and not (out_dir / path.name).exists():
-                shutil.copy2(path, out_dir / path.name)
+                # copyfile, not copy2: the copy takes our private mode, not the source's.
+                shutil.copyfile(path, out_dir / path.name)
 
 
 def quantize_model(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path
 
-from qwen_tui.conversation import Session
+from qwen_tui.conversation import Session, well_formed
+from qwen_tui.store.atomic import write_atomic
 from qwen_tui.visible_text import one_line, visible_text
 from qwen_tui.widgets.message_view import ROLE_LABELS, stats_line
 
@@ -15,7 +15,10 @@ from qwen_tui.widgets.message_view import ROLE_LABELS, stats_line
 def session_markdown(session: Session) -> str:
     """Title, system prompt, then each message under a heading; stats as a note."""
     title = one_line(session.title) or "Untitled session"
-    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(session.created))
+    try:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(session.created))
+    except (OverflowError, ValueError, OSError):  # a time no calendar shows (NaN, 1e20)
+        when = "unknown date"
     parts = [f"# {title}", f"*{when}{' · ' + one_line(session.model) if session.model else ''}*"]
     parts.append(f"**System:** {visible_text(session.system_prompt)}")
     for message in session.messages:
@@ -43,8 +46,8 @@ def default_export_path(session: Session, folder: Path) -> Path:
 
 
 def write_export(session: Session, path: Path) -> None:
-    """Write the Markdown, readable by the owner only (sessions hold private text)."""
+    """Write the Markdown, readable by the owner only (sessions hold private text), through
+    the atomic writer: a failure (disk full, a bad value) leaves no empty or half file."""
+    data = well_formed(session_markdown(session)).encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as file:
-        file.write(session_markdown(session))
+    write_atomic(path, data)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from textual import on
@@ -12,7 +11,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, TextArea
 
-from qwen_tui.conversation import GenerationSettings
+from qwen_tui.conversation import SETTING_BOUNDS, Bound, GenerationSettings
 
 
 @dataclass(frozen=True)
@@ -27,22 +26,20 @@ class SessionSettings:
 class Field:
     name: str
     label: str
-    parse: Callable[[str], object]
-    valid: Callable[[object], bool]
-    rule: str
 
-
-def _optional_int(text: str) -> int | None:
-    return int(text) if text.strip() else None
+    @property
+    def bound(self) -> Bound:
+        """The same bound config.toml and the command line check (conversation.py)."""
+        return SETTING_BOUNDS[self.name]
 
 
 FIELDS = (
-    Field("temperature", "Temperature", float, lambda v: 0 <= v <= 5, "0 to 5 (0 = greedy)"),
-    Field("top_p", "Top-p", float, lambda v: 0 < v <= 1, "above 0, at most 1"),
-    Field("top_k", "Top-k", int, lambda v: v >= 0, "0 or more (0 = no limit)"),
-    Field("max_new_tokens", "Max new tokens", int, lambda v: v >= 1, "1 or more"),
-    Field("repetition_penalty", "Repetition penalty", float, lambda v: 0 < v <= 5, "above 0"),
-    Field("seed", "Seed", _optional_int, lambda v: v is None or v >= 0, "blank = random"),
+    Field("temperature", "Temperature"),
+    Field("top_p", "Top-p"),
+    Field("top_k", "Top-k"),
+    Field("max_new_tokens", "Max new tokens"),
+    Field("repetition_penalty", "Repetition penalty"),
+    Field("seed", "Seed"),
 )
 
 
@@ -70,7 +67,8 @@ class SettingsDialog(ModalScreen[SessionSettings | None]):
                     with Horizontal(classes="setting-row"):
                         yield Label(field.label, classes="setting-label")
                         text = "" if value is None else str(value)
-                        yield Input(text, id=field.name, compact=True, placeholder=field.rule)
+                        placeholder = "blank = random" if field.bound.optional else ""
+                        yield Input(text, id=field.name, compact=True, placeholder=placeholder)
             yield Static("ctrl+s saves, escape cancels", id="settings-error", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Save", variant="primary", id="save", compact=True)
@@ -80,15 +78,12 @@ class SettingsDialog(ModalScreen[SessionSettings | None]):
     def action_save(self) -> None:
         values: dict[str, object] = {}
         for field in FIELDS:
-            text = self.query_one(f"#{field.name}", Input).value.strip()
+            text = self.query_one(f"#{field.name}", Input).value
             try:
-                value = field.parse(text)
-                ok = field.valid(value)
+                value = field.bound.parse(text)
             except ValueError:
-                ok = False
-            if not ok:
                 error = self.query_one("#settings-error", Static)
-                error.update(f"{field.label}: {field.rule}")
+                error.update(f"{field.label}: {field.bound.words}")
                 error.add_class("-invalid")
                 self.query_one(f"#{field.name}", Input).focus()
                 return

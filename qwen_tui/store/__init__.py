@@ -1,7 +1,6 @@
 """Persistence: sessions on disk, atomic writes, locks, schema versions and migrations."""
 
 from qwen_tui.store.sessions import (
-    INTERRUPTED_ERROR,
     SCHEMA_VERSION,
     CorruptSessionError,
     InvalidSessionIdError,
@@ -15,10 +14,10 @@ from qwen_tui.store.sessions import (
     SessionSummary,
     StoreError,
     StoreProblem,
+    check_session_id,
 )
 
 __all__ = [
-    "INTERRUPTED_ERROR",
     "SCHEMA_VERSION",
     "CorruptSessionError",
     "InvalidSessionIdError",
@@ -32,4 +31,5 @@ __all__ = [
     "SessionSummary",
     "StoreError",
     "StoreProblem",
+    "check_session_id",
 ]

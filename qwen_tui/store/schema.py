@@ -36,6 +36,9 @@ MIGRATIONS: dict[int, Migration] = {}
 """Step N turns a version-N dict into a version-N+1 dict. Version 1 is the first: none yet."""
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+LATEST_TIME = 253402300799.0
+"""23:59:59 on 31 December 9999 UTC: the last second `time.localtime` and every date
+format can show. Timestamps beyond it (or NaN, ±Infinity, negative) are damage."""
 
 
 @dataclass(frozen=True)
@@ -143,11 +146,14 @@ def summary_from_dict(data: dict[str, Any], path: Path) -> SessionSummary:
     _require(data, "id", str, "")
     _require(data, "system_prompt", str, "")
     _require(data, "settings", dict, "")
+    for number, message in enumerate(messages):  # the sidebar and `sessions` show times
+        if isinstance(message, dict) and "created" in message:
+            _require_time(message, "created", f"messages[{number}]")
     return SessionSummary(
         id=path.name.removesuffix(".json"),
         title=_require(data, "title", str, ""),
-        created=_require(data, "created", float, ""),
-        updated=_require(data, "updated", float, ""),
+        created=_require_time(data, "created", ""),
+        updated=_require_time(data, "updated", ""),
         message_count=len(messages),
         model=_require(data, "model", str, ""),
         path=path,
@@ -168,8 +174,8 @@ def session_from_dict(data: dict[str, Any], session_id: str | None = None) -> Se
     return Session(
         id=session_id if session_id is not None else stored_id,
         title=_require(data, "title", str, ""),
-        created=_require(data, "created", float, ""),
-        updated=_require(data, "updated", float, ""),
+        created=_require_time(data, "created", ""),
+        updated=_require_time(data, "updated", ""),
         model=_require(data, "model", str, ""),
         system_prompt=_require(data, "system_prompt", str, ""),
         settings=GenerationSettings(**_dataclass_values(GenerationSettings, settings, "settings")),
@@ -191,7 +197,7 @@ def _message_from_dict(data: Any, where: str) -> Message:
     return Message(
         role=role,
         content=_require(data, "content", str, where),
-        created=_require(data, "created", float, where),
+        created=_require_time(data, "created", where),
         incomplete=incomplete,
         stats=(
             GenerationStats(**_dataclass_values(GenerationStats, stats, f"{where}.stats"))
@@ -221,6 +227,15 @@ def _require(data: dict[str, Any], key: str, expected: Any, where: str) -> Any:
     if key not in data:
         raise ValueError(f"{name}: missing")
     return _check(data[key], expected, name)
+
+
+def _require_time(data: dict[str, Any], key: str, where: str) -> float:
+    """A timestamp: a number of seconds between 1970 and the end of year 9999."""
+    value = _require(data, key, float, where)
+    if not 0 <= value <= LATEST_TIME:  # also false for NaN
+        name = f"{where}.{key}" if where else key
+        raise ValueError(f"{name}: expected a time between 1970 and 9999, got {_short(value)}")
+    return value
 
 
 def _check(value: Any, expected: Any, name: str) -> Any:

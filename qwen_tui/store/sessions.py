@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import errno
 import os
 import re
 import stat
@@ -42,7 +43,6 @@ from qwen_tui.store.schema import (
 )
 
 __all__ = [
-    "INTERRUPTED_ERROR",
     "SCHEMA_VERSION",
     "CorruptSessionError",
     "InvalidSessionIdError",
@@ -56,13 +56,12 @@ __all__ = [
     "SessionSummary",
     "StoreError",
     "StoreProblem",
+    "check_session_id",
 ]
 
 SUFFIX = ".json"
 CORRUPT_MARK = ".corrupt-"
 BACKUP_SUFFIX = ".bak"
-INTERRUPTED_ERROR = "interrupted: qwen-tui ended before this reply was finished"
-"""The error an interrupted reply is marked with once a new turn follows it."""
 # Letters, digits, '.', '_' and '-', not starting with a dot: a plain file name on every OS,
 # with no way to reach outside the folder ("../x", "/etc/x", "a/b") or hide (".x").
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -147,15 +146,14 @@ class OpenSession:
         return self.writer is not None
 
     def settle_interrupted(self) -> list[Message]:
-        """Mark interrupted replies as ended by an error, so that a turn added after them
-        does not leave them looking in progress forever; their text is kept."""
+        """Mark interrupted replies as stopped, so that a turn added after them does not
+        leave them looking in progress forever. Their text is kept, and so is the token
+        count a partial save recorded: a reply cut short is stopped, not failed."""
         settled, self.interrupted = self.interrupted, []
         for message in settled:
             message.incomplete = False
             message.stats = replace(
-                message.stats or GenerationStats(),
-                stop_reason=StopReason.ERROR,
-                error=INTERRUPTED_ERROR,
+                message.stats or GenerationStats(), stop_reason=StopReason.STOPPED, error=None
             )
         return settled
 
@@ -174,6 +172,16 @@ class OpenSession:
 class _CachedSummary:
     stat_key: tuple[int, int, int]
     summary: SessionSummary
+
+
+def check_session_id(session_id: str) -> str:
+    """`session_id` if it is a session id (a plain, visible file name); InvalidSessionIdError
+    otherwise: "" or "../x" or "a/b" must never name a file, nor quietly mean "new"."""
+    if not isinstance(session_id, str) or not _SAFE_ID.fullmatch(session_id):
+        raise InvalidSessionIdError(
+            f"invalid session id {session_id!r}: use letters, digits, '.', '_' and '-'"
+        )
+    return session_id
 
 
 class SessionStore:
@@ -201,11 +209,7 @@ class SessionStore:
     # ------------------------------------------------------------ public interface
 
     def path_for(self, session_id: str) -> Path:
-        if not isinstance(session_id, str) or not _SAFE_ID.fullmatch(session_id):
-            raise InvalidSessionIdError(
-                f"invalid session id {session_id!r}: use letters, digits, '.', '_' and '-'"
-            )
-        return self.dir / f"{session_id}{SUFFIX}"
+        return self.dir / f"{check_session_id(session_id)}{SUFFIX}"
 
     def list(self) -> builtins.list[SessionSummary]:
         """Every readable session, newest `updated` first; bad files go to `problems`."""
@@ -262,8 +266,14 @@ class SessionStore:
         self._summaries.pop(path, None)
         try:
             ensure_private_dir(self.dir)  # recreated if the user removed it while we ran
+            _refuse_odd_file(path)
             self._check_unchanged(session.id, path)
             write_atomic(path, dumps(data))
+        except _NotAFileError as error:
+            raise StoreError(
+                f"could not save session {session.id}: {error}; not replacing it: move it "
+                f"away, or save this conversation under another session"
+            ) from None
         except OSError as error:
             raise StoreError(
                 f"could not save session {session.id}: {describe_os_error(error)}"
@@ -383,16 +393,22 @@ class SessionStore:
             self._record(StoreProblem(path, "file name is not a session id", None))
             return None
         try:
-            info = path.stat()
+            info = path.lstat()
             key = _stat_key(info)
             cached = self._summaries.get(path)
             if cached is not None and cached.stat_key == key:
                 return cached.summary
             if not stat.S_ISREG(info.st_mode):
-                return None  # a folder or device named *.json is not ours to judge
-            raw = path.read_bytes()
+                # A link, folder, FIFO or device named *.json: not ours to move or judge,
+                # but the user should know why it is not listed.
+                self._record(StoreProblem(path, _not_a_file(path, info), None))
+                return None
+            raw, key = _read_regular_file(path)
         except FileNotFoundError:
             return None  # deleted (or moved aside) by another instance since the scan
+        except _NotAFileError as error:
+            self._record(StoreProblem(path, str(error), None))
+            return None
         except OSError as error:
             self._record(StoreProblem(path, f"unreadable: {describe_os_error(error)}", None))
             return None
@@ -475,10 +491,11 @@ class SessionStore:
     def _read(self, path: Path, session_id: str) -> tuple[bytes, _StatKey]:
         """The file's bytes and the identity of the very file they were read from."""
         try:
-            with path.open("rb") as file:
-                return file.read(), _stat_key(os.fstat(file.fileno()))
+            return _read_regular_file(path)
         except FileNotFoundError:
             raise SessionNotFoundError(f"no session {session_id} ({path})") from None
+        except _NotAFileError as error:
+            raise StoreError(f"could not read session {session_id}: {error}") from None
         except OSError as error:
             raise StoreError(
                 f"could not read session {session_id}: {describe_os_error(error)}"
@@ -514,6 +531,72 @@ class SessionStore:
 
 
 _StatKey = tuple[int, int, int]
+
+
+class _NotAFileError(OSError):
+    """A session path that is a link, folder, FIFO, socket or device, not a plain file."""
+
+
+# Never follow a link (it may point out of the folder, or at another user's file) and
+# never block on opening a FIFO (a writer may never come: the app would hang).
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+
+
+def _read_regular_file(path: Path) -> tuple[bytes, _StatKey]:
+    """The bytes of the plain file at `path` and its identity, checked on the open file
+    itself (fstat), so a swap between a check and the open cannot fool it."""
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as error:
+        if error.errno == errno.ELOOP:  # O_NOFOLLOW met a symbolic link
+            raise _NotAFileError(_not_a_file(path, path.lstat())) from None
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _NotAFileError(_not_a_file(path, info))
+        os.set_blocking(fd, True)
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks), _stat_key(info)
+    finally:
+        os.close(fd)
+
+
+def _refuse_odd_file(path: Path) -> None:
+    """Raise _NotAFileError if `path` exists and is not a plain file: an atomic save would
+    silently replace a symbolic link (or a FIFO someone made) by a regular file."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(info.st_mode):
+        raise _NotAFileError(_not_a_file(path, info))
+
+
+def _not_a_file(path: Path, info: os.stat_result) -> str:
+    mode = info.st_mode
+    if stat.S_ISLNK(mode):
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "?"
+        return (
+            f"is a symbolic link (to {target}), not a session file; qwen-tui does not follow "
+            f"links in the sessions folder"
+        )
+    kinds = (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+    )
+    kind = next((words for test, words in kinds if test(mode)), "not a regular file")
+    return f"is {kind}, not a session file"
+
+
 _LockAttempt = tuple[SessionLock | None, LockHolder | None, str | None]
 
 

@@ -10,9 +10,12 @@ its own errors; bad files are moved aside byte for byte and reported; good ones 
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +29,8 @@ from qwen_tui.conversation import GenerationStats, Message, Session, StopReason
 from qwen_tui.paths import Paths
 from qwen_tui.store import SCHEMA_VERSION, CorruptSessionError, SessionStore, StoreError
 from qwen_tui.store.schema import dumps, session_to_dict
+from tests.cli.in_process import examples, run_main
+from tests.remote.hostile import hostile_text, raw_controls
 
 FUZZ = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -116,10 +121,44 @@ def test_huge_bad_fields_are_moved_aside_with_a_short_reason(tmp_path: Path) -> 
     assert all(len(reason) < 300 for reason in reasons.values()), reasons
 
 
-def test_floats_beyond_range_read_as_infinity(tmp_path: Path) -> None:
+BAD_TIMES = (b"NaN", b"Infinity", b"-Infinity", b"1e20", b"-1e20", b"1e400", b"-1")
+TIME_FIELDS = {
+    "created": b'"created": 1.0',
+    "updated": b'"updated": 2.0',
+    "messages[0].created": b'"created": 1.5',
+}
+
+
+@pytest.mark.parametrize("field", sorted(TIME_FIELDS))
+@pytest.mark.parametrize("value", BAD_TIMES, ids=[v.decode() for v in BAD_TIMES])
+def test_timestamps_out_of_range_are_moved_aside(tmp_path: Path, field: str, value: bytes) -> None:
+    raw = GOOD.replace(TIME_FIELDS[field], TIME_FIELDS[field].split(b":")[0] + b": " + value)
+    assert raw != GOOD
     store = SessionStore(tmp_path)
-    store.path_for("s1").write_bytes(GOOD.replace(b'"created": 1.0', b'"created": 1e400'))
-    assert store.load("s1").created == float("inf")
+    store.path_for("s1").write_bytes(raw)
+    assert store.list() == []
+    (problem,) = store.problems
+    assert f"{field}: expected a time between 1970 and 9999" in problem.reason
+    assert problem.moved_to is not None and problem.moved_to.read_bytes() == raw
+    again = SessionStore(tmp_path / "again")
+    again.path_for("s1").write_bytes(raw)
+    assert outcome(again, "s1", raw) == "moved aside"
+
+
+def test_sessions_command_reports_bad_timestamps_and_lists_the_rest(paths: Paths) -> None:
+    store = SessionStore(paths.sessions_dir)
+    store.save(sample_session("good"))
+    for n, value in enumerate(BAD_TIMES):
+        store.path_for(f"bad{n}").write_bytes(
+            GOOD.replace(b'"updated": 2.0', b'"updated": ' + value)
+        )
+    result = subprocess.run(
+        [sys.executable, "-m", "qwen_tui", "sessions"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert result.stdout.startswith("good ") and result.stdout.count("\n") == 1
+    for n in range(len(BAD_TIMES)):
+        assert f"bad{n}.json.corrupt-" in result.stderr
 
 
 # ---------------------------------------------------------------- torn and damaged files
@@ -365,3 +404,191 @@ def test_a_failing_step_moves_the_file_aside_untouched(
     (moved,) = tmp_path.glob("s1.json.corrupt-*")
     assert moved.read_bytes() == GOOD
     assert not list(tmp_path.glob("*.bak"))
+
+
+# ---------------------------------------------------------------- files that are not files
+
+
+def odd_files(folder: Path, outside: Path) -> dict[str, str]:
+    """Make each kind of not-a-file named like a session; name -> what the report says."""
+    folder.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(folder / "fifo.json")
+    (folder / "dir.json").mkdir()
+    (folder / "dangling.json").symlink_to(folder / "nowhere.json")
+    outside.write_bytes(GOOD)
+    (folder / "outside.json").symlink_to(outside)
+    return {
+        "fifo": "is a named pipe (FIFO), not a session file",
+        "dir": "is a folder, not a session file",
+        "dangling": "is a symbolic link (to",
+        "outside": f"is a symbolic link (to {outside})",
+    }
+
+
+def test_odd_files_are_reported_never_followed_never_waited_on(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path / "sessions")
+    expected = odd_files(store.dir, tmp_path / "elsewhere.json")
+    store.save(sample_session("good"))
+    assert [s.id for s in store.list()] == ["good"]
+    reasons = {p.path.name.removesuffix(".json"): p.reason for p in store.problems}
+    assert set(reasons) == set(expected)
+    for name, words in expected.items():
+        assert words in reasons[name]
+    assert all(p.moved_to is None for p in store.problems)  # not ours to move
+    store.list()
+    assert len(store.problems) == len(expected)  # told once, not at every listing
+    for name, words in expected.items():
+        with pytest.raises(StoreError, match=re.escape(words)):
+            store.load(name)  # a FIFO would block here if opened like a file
+    assert (tmp_path / "elsewhere.json").read_bytes() == GOOD
+
+
+def test_a_symlinked_session_is_not_replaced_by_a_regular_file(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path / "sessions")
+    store.dir.mkdir(parents=True, exist_ok=True)
+    target = store.dir / "real.json"
+    target.write_bytes(GOOD)
+    link = store.path_for("linked")
+    link.symlink_to(target)
+    with pytest.raises(StoreError, match=r"is a symbolic link .*not replacing it"):
+        store.save(sample_session("linked"))
+    assert link.is_symlink() and target.read_bytes() == GOOD
+
+
+def test_cli_never_hangs_on_a_fifo_and_reports_every_odd_file(paths: Paths) -> None:
+    expected = odd_files(paths.sessions_dir, paths.data_dir / "elsewhere.json")
+    listed = subprocess.run(
+        [sys.executable, "-m", "qwen_tui", "sessions"], capture_output=True, text=True, timeout=60
+    )
+    assert listed.returncode == 0 and "Traceback" not in listed.stderr
+    for name, words in expected.items():
+        assert f"{name}.json: {words}" in listed.stderr
+    asked = subprocess.run(
+        [sys.executable, "-m", "qwen_tui", "ask", "--session", "fifo", "hi"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert asked.returncode == 2, asked.stderr
+    assert "could not read session fifo: is a named pipe (FIFO)" in asked.stderr
+
+
+# ---------------------------------------------------------------- any JSON as a session file
+
+SESSION_FUZZ = settings(
+    max_examples=examples(250),
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+edge_numbers = (
+    st.floats()
+    | st.integers(min_value=2**63)
+    | st.integers(max_value=-1)
+    | st.sampled_from([1e20, -1e20, 1e308, 253402300800.0, 253402300799.0, -1.0, 0.0])
+)
+"""Where damage hides best: timestamps, counts, settings."""
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | edge_numbers | hostile_text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(hostile_text, inner, max_size=3),
+    max_leaves=6,
+)
+
+
+def paths_in(value: Any, prefix: tuple = ()) -> list[tuple]:
+    """Every key path into a JSON value (dict keys and list indexes)."""
+    found = [prefix]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += paths_in(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += paths_in(item, (*prefix, index))
+    return found
+
+
+@st.composite
+def session_json(draw: st.DrawFn) -> Any:
+    """A good session with 1-3 places replaced by any JSON value, or any JSON at all."""
+    if draw(st.integers(0, 9)) == 0:
+        return draw(json_values)
+    data = session_to_dict(sample_session())
+    for _ in range(draw(st.integers(1, 3))):
+        every = paths_in(data)
+        leaves = [p for p in every if not isinstance(_at(data, p), dict | list)]
+        where = draw(st.sampled_from(leaves if leaves and draw(st.booleans()) else every))
+        value = draw(edge_numbers | json_values)
+        if not where:
+            return value
+        parent = data
+        for step in where[:-1]:
+            parent = parent[step]
+        parent[where[-1]] = value
+    return data
+
+
+def _at(data: Any, where: tuple) -> Any:
+    for step in where:
+        data = data[step]
+    return data
+
+
+@SESSION_FUZZ
+@given(data=session_json())
+def test_any_json_is_loaded_or_moved_aside_never_a_traceback(data: Any) -> None:
+    from qwen_tui.screens.session_export import session_markdown
+
+    raw = json.dumps(data).encode()
+    with tempfile.TemporaryDirectory() as home:
+        previous = os.environ.get("QWEN_TUI_HOME")
+        os.environ["QWEN_TUI_HOME"] = home
+        try:
+            store = SessionStore(paths_for(home).sessions_dir)
+            store.path_for("s1").write_bytes(raw)
+            listed = run_main("sessions")
+            assert listed.status == 0 and b"Traceback" not in listed.stderr, listed.stderr
+            assert raw_controls(listed.stdout) == [] and raw_controls(listed.stderr) == []
+            if store.path_for("s1").exists():
+                result = outcome(store, "s1", raw)
+            else:
+                result = "moved aside"  # by the listing, which reported it
+                assert b"s1.json.corrupt-" in listed.stderr
+            if result == "loaded":
+                session_markdown(store.load("s1"))  # export never fails on a loaded session
+        finally:
+            if previous is None:
+                del os.environ["QWEN_TUI_HOME"]
+            else:
+                os.environ["QWEN_TUI_HOME"] = previous
+    CASES[f"any JSON: {result}"] += 1
+
+
+def paths_for(home: str) -> Paths:
+    from qwen_tui.paths import get_paths
+
+    assert os.environ["QWEN_TUI_HOME"] == home
+    return get_paths()
+
+
+@pytest.mark.parametrize("args", [(), ("--session", "fifo")], ids=["start", "open-the-fifo"])
+def test_the_app_draws_and_quits_with_a_fifo_among_the_sessions(
+    tiny_home: Paths, args: tuple[str, ...]
+) -> None:
+    from tests.faults.test_tui_faults import DRAWN, tiny_tui_home
+    from tests.faults.tui_process import TuiProcess
+
+    tiny_tui_home(tiny_home)
+    os.mkfifo(tiny_home.sessions_dir / "fifo.json")
+    tui = TuiProcess(*args, env=None)
+    try:
+        deadline = time.monotonic() + 60
+        while DRAWN not in tui.output:
+            assert tui.process.poll() is None, bytes(tui.output).decode("utf-8", "replace")
+            assert time.monotonic() < deadline, "the app never drew its screen"
+            time.sleep(0.05)
+        tui.type("\x11")  # ctrl+q
+        assert tui.process.wait(timeout=30) == 0
+    finally:
+        if tui.process.poll() is None:
+            tui.process.kill()
+            tui.process.wait()

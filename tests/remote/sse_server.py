@@ -66,8 +66,8 @@ def token_events(words: list[str], finish: str | None = "stop") -> list[str]:
 class Answer:
     """What the server does with one chat request."""
 
-    events: list[str] = field(default_factory=list)
-    """SSE events to stream (status 200)."""
+    events: list[str | bytes] = field(default_factory=list)
+    """SSE events to stream (status 200); bytes go out exactly as given (invalid UTF-8)."""
     status: int = 200
     error: str = ""
     """For status != 200: the error message, sent as OpenAI's {"error": {"message": ...}}."""
@@ -108,6 +108,8 @@ class ReplayServer:
         """`tls`: a server-side context with its certificate loaded: serve https://."""
         self.models = list(models)
         self.models_status = 200
+        self.models_delay_s = 0.0
+        """Silence before answering GET /models (a server still starting: `ask` is loading)."""
         self.api_key = api_key
         self.requests: list[Request] = []
         self.client_gone = threading.Event()
@@ -134,6 +136,11 @@ class ReplayServer:
     def answer(self, *answers: Answer) -> None:
         with self._lock:
             self._answers.extend(answers)
+
+    def answer_only(self, answer: Answer) -> None:
+        """Answer every chat request from now on with `answer` (drops what was queued)."""
+        with self._lock:
+            self._answers = [answer]
 
     def chat_requests(self) -> list[Request]:
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
@@ -167,6 +174,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._record(None)
         if not self._authorized():
+            return
+        if self.replay.models_delay_s and self._client_left_within(self.replay.models_delay_s):
             return
         if self.path.rstrip("/").endswith("/v1/models") and self.replay.models_status == 200:
             data = [{"id": m, "object": "model", "owned_by": "me"} for m in self.replay.models]
@@ -218,7 +227,8 @@ class _Handler(BaseHTTPRequestHandler):
                 stall = answer.stall_s if number == answer.stall_after else 0.0
                 if stall and self._client_left_within(stall):
                     return
-                self._write_chunk((event + "\n\n").encode())
+                data = event if isinstance(event, bytes) else event.encode()
+                self._write_chunk(data + b"\n\n")
             self._write_chunk(b"")  # the terminating chunk: a clean end of the body
         except OSError:
             self._mark_gone()

@@ -143,7 +143,7 @@ top_p = 1
 top_k = 0
 repetition_penalty = 1.1
 max_new_tokens = 1
-seed = -3
+seed = 3
 
 [hub]
 endpoint = "http://127.0.0.1:8080/"
@@ -162,7 +162,7 @@ sidebar = false
     config = load_config(path)
     assert config.model == ModelConfig("qwen1.5-0.5b-chat", 4, "nf4")
     assert config.system_prompt == "You are terse.\nAnswer in one line."
-    assert config.generation == GenerationSettings(0.0, 1.0, 0, 1.1, 1, -3)
+    assert config.generation == GenerationSettings(0.0, 1.0, 0, 1.1, 1, 3)
     assert isinstance(config.generation.temperature, float)
     assert isinstance(config.generation.top_p, float)
     assert config.hub == HubConfig("http://127.0.0.1:8080/", "", True)
@@ -313,20 +313,42 @@ def test_remote_mistakes(tmp_path: Path, text: str, expected: str) -> None:
         # values out of range
         (
             "[generation]\ntemperature = -0.1",
-            ":2: [generation].temperature: expected a number >= 0",
+            ":2: [generation].temperature: expected a number from 0 to 5 (0 = greedy), got -0.1",
         ),
-        ("[generation]\ntop_p = 0", ":2: [generation].top_p: expected a number in (0, 1], got 0"),
-        ("[generation]\ntop_p = 1.5", "[generation].top_p: expected a number in (0, 1], got 1.5"),
-        ("[generation]\ntop_k = -1", ":2: [generation].top_k: expected an integer >= 0, got -1"),
+        (
+            "[generation]\ntop_p = 0",
+            ":2: [generation].top_p: expected a number above 0, at most 1, got 0",
+        ),
+        (
+            "[generation]\ntop_p = 1.5",
+            "[generation].top_p: expected a number above 0, at most 1, got 1.5",
+        ),
+        (
+            "[generation]\ntop_k = -1",
+            ":2: [generation].top_k: expected an integer from 0 to 1000000 (0 = no limit), got -1",
+        ),
         (
             "[generation]\nmax_new_tokens = 0",
-            "[generation].max_new_tokens: expected an integer >= 1",
+            "[generation].max_new_tokens: expected an integer from 1 to 1000000, got 0",
         ),
         (
             "[generation]\nrepetition_penalty = 0",
-            "[generation].repetition_penalty: expected a number > 0",
+            "[generation].repetition_penalty: expected a number above 0, at most 5, got 0",
         ),
-        ("[model]\nthreads = -2", ":2: [model].threads: expected an integer >= 0, got -2"),
+        (
+            "[model]\nthreads = -2",
+            ":2: [model].threads: expected an integer from 0 (one per physical core) to",
+        ),
+        ("[model]\nthreads = 100000", ":2: [model].threads: expected an integer from 0 (one per"),
+        ("[generation]\ntemperature = 1e308", "[generation].temperature: expected a number from 0"),
+        ("[generation]\ntemperature = inf", "[generation].temperature: expected a number"),
+        ("[generation]\nmax_new_tokens = -5", "[generation].max_new_tokens: expected an integer"),
+        ("[generation]\ntop_k = 10000000", "[generation].top_k: expected an integer from 0"),
+        ("[generation]\nseed = -1", ":2: [generation].seed: expected an integer from 0 to 1844"),
+        (
+            "[generation]\nseed = 18446744073709551616",
+            "[generation].seed: expected an integer from 0 to 18446744073709551615, or none",
+        ),
         (
             '[model]\nlow_bit = "int3"',
             ':2: [model].low_bit: expected one of sym_int4, asym_int4, sym_int8, nf4, got "int3"',

@@ -33,7 +33,7 @@ from qwen_tui.store import (
     schema,
     sessions,
 )
-from qwen_tui.store.schema import dumps, session_from_dict, session_to_dict
+from qwen_tui.store.schema import LATEST_TIME, dumps, session_from_dict, session_to_dict
 
 HYPOTHESIS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -111,12 +111,14 @@ def test_file_layout_is_versioned_utf8_json(store: SessionStore) -> None:
 
 
 finite = st.floats(allow_nan=False)
+moment = st.floats(0, LATEST_TIME)
+"""A timestamp the schema accepts (1970 to 9999)."""
 messages = st.lists(
     st.builds(
         Message,
         role=st.sampled_from(["system", "user", "assistant"]),
         content=st.text(),
-        created=finite,
+        created=moment,
         incomplete=st.booleans(),
         stats=st.none()
         | st.builds(
@@ -132,7 +134,7 @@ messages = st.lists(
 
 
 @HYPOTHESIS
-@given(title=st.text(), prompt=st.text(), model=st.text(), content=messages, when=finite)
+@given(title=st.text(), prompt=st.text(), model=st.text(), content=messages, when=moment)
 def test_any_text_round_trips(
     tmp_path_factory: pytest.TempPathFactory,
     title: str,
@@ -163,20 +165,33 @@ with_surrogates = st.text(st.characters() | st.characters(codec=None, categories
 
 @HYPOTHESIS
 @given(text=with_surrogates)
-def test_lone_surrogates_round_trip(tmp_path_factory: pytest.TempPathFactory, text: str) -> None:
-    # Lone surrogates (e.g. surrogateescape'd terminal bytes) survive exactly; a high+low
-    # pair of separate code points reads back as the one character it encodes (JSON rule).
+def test_lone_surrogates_become_replacement_characters(
+    tmp_path_factory: pytest.TempPathFactory, text: str
+) -> None:
+    # One rule for invalid text (conversation.REPLACEMENT): each lone surrogate (e.g. a
+    # surrogateescape'd terminal byte) is U+FFFD in memory and on disk, so the file is
+    # UTF-8 and the session can be printed and sent to a server.
     store = SessionStore(tmp_path_factory.mktemp("sessions"))
     store.save(make_session(title=text))
-    expected = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+    expected = "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
     assert store.load("s1").title == expected
     store.path_for("s1").read_bytes().decode("utf-8")
 
 
 def test_lone_surrogate_exact(store: SessionStore) -> None:
-    text = "bad byte \udc80, lone high \ud800 end"
-    store.save(make_session(title=text))
-    assert store.load("s1").title == text
+    store.save(make_session(title="bad byte \udc80, lone high \ud800 end"))
+    assert store.load("s1").title == "bad byte \ufffd, lone high \ufffd end"
+
+
+def test_lone_surrogates_written_by_an_older_release_load_as_replacements(
+    store: SessionStore,
+) -> None:
+    data = session_to_dict(make_session())
+    data["title"] = "t\udc80"
+    data["messages"][0]["content"] = "c\ud800"
+    write_raw(store, "s1", data)
+    loaded = store.load("s1")
+    assert (loaded.title, loaded.messages[0].content) == ("t\ufffd", "c\ufffd")
 
 
 def test_unknown_extra_fields_are_ignored(store: SessionStore) -> None:
@@ -420,11 +435,13 @@ def test_foreign_file_names_reported_once_and_left_alone(store: SessionStore) ->
     foreign = store.dir / "my chat.json"
     foreign.write_text("{}")
     (store.dir / "notes.txt").write_text("x")
-    (store.dir / "folder.json").mkdir()
+    folder = store.dir / "folder.json"
+    folder.mkdir()
     assert store.list() == []
     assert store.list() == []
-    assert [(p.path, p.moved_to) for p in store.problems] == [(foreign, None)]
-    assert foreign.read_text() == "{}"
+    reported = sorted((p.path, p.moved_to) for p in store.problems)
+    assert reported == [(folder, None), (foreign, None)]  # a folder is told too, not skipped
+    assert foreign.read_text() == "{}" and folder.is_dir()
 
 
 json_values = st.recursive(
