@@ -122,7 +122,7 @@ class ChatScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
-            yield SessionSidebar(self.app.clock, id="sidebar")
+            yield SessionSidebar(self.app.clock, text_target="#prompt", id="sidebar")
             with Vertical(id="chat"):
                 yield MessageList(id="messages")
                 yield PromptInput(id="prompt")
@@ -299,6 +299,7 @@ class ChatScreen(Screen[None]):
         summary = message.summary
 
         def rename(title: str | None) -> None:
+            self._back_to_prompt()
             if title is None:
                 return
             is_current = summary.id == self.session.id
@@ -321,6 +322,7 @@ class ChatScreen(Screen[None]):
         question = f"Delete “{title}” ({summary.message_count} messages)? This removes its file."
 
         async def delete(confirmed: bool | None) -> None:
+            self._back_to_prompt()
             if confirmed:
                 await self._delete_session(summary.id, title)
 
@@ -339,6 +341,11 @@ class ChatScreen(Screen[None]):
             self.refresh_sessions()
             return
         await self.show_session(self.app.open_new_session())
+
+    def _back_to_prompt(self) -> None:
+        """After a dialog or a sidebar action the keyboard belongs to the prompt again: the
+        next sentence typed must not land on the list's commands."""
+        self.prompt.focus()
 
     def _lock_new_session(self, session: Session) -> None:
         """Lock the shown session before its first save (new sessions start unlocked)."""
@@ -572,6 +579,7 @@ class ChatScreen(Screen[None]):
         current = model_key(self.app.model) if self.app.model else None
 
         def switch(name: str | None) -> None:
+            self._back_to_prompt()
             if name is None or (name == current and self.app.model_state == "ready"):
                 return
             chosen = next((m for m in models if model_key(m) == name), None)
@@ -625,6 +633,7 @@ class ChatScreen(Screen[None]):
         self.app.push_screen(dialog, lambda result: self._apply_settings(session, result))
 
     def _apply_settings(self, session: Session, result: SessionSettings | None) -> None:
+        self._back_to_prompt()
         if result is None:
             return
         old = (session.system_prompt, session.settings)
@@ -655,6 +664,7 @@ class ChatScreen(Screen[None]):
         default = default_export_path(session, Path.cwd())
 
         def chosen(answer: str | None) -> None:
+            self._back_to_prompt()
             if answer is None:
                 return
             path = Path(answer).expanduser()
