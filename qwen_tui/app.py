@@ -57,7 +57,7 @@ EngineFactory = Callable[[InstalledModel], Engine]
 
 # What each rebindable action is called in the help screen and the command palette.
 ACTION_HELP: dict[str, str] = {
-    "app.quit": "Quit (everything is already saved)",
+    "app.quit": "Quit (asks first if something could not be saved)",
     "app.help": "Show the keys",
     "session.new": "Start a new session",
     "session.regenerate": "Regenerate the last answer",
@@ -437,9 +437,9 @@ class QwenTuiApp(App[int]):
         self.notify(f"Press {self.effective_key('app.quit')} to quit.", title="Quit?")
 
     async def action_quit(self) -> None:
-        if self.chat_screen is not None:
-            self.chat_screen.stop_and_save()
-        self.exit(0)
+        # A session that could not be saved is not given up without asking.
+        if self.chat_screen is None or self.chat_screen.ready_to_quit():
+            self.exit(0)
 
 
 def run_app(

@@ -34,6 +34,7 @@ from qwen_tui.screens.model_picker import ModelPicker, model_key
 from qwen_tui.screens.session_export import default_export_path, write_export
 from qwen_tui.screens.settings_dialog import SessionSettings, SettingsDialog
 from qwen_tui.screens.text_input_dialog import TextInputDialog
+from qwen_tui.screens.unsaved_dialog import UnsavedChoice, UnsavedDialog, write_session_copy
 from qwen_tui.store import OpenSession, SessionNotFoundError, SessionSummary, StoreError
 from qwen_tui.visible_text import one_line, visible_text
 from qwen_tui.widgets.message_list import MessageList
@@ -117,6 +118,9 @@ class ChatScreen(Screen[None]):
         """A user message waiting for the model to load."""
         self._editing: Message | None = None
         self._sidebar_wanted = True
+        self.unsaved: Session | None = None
+        """A session whose conversation failed to save (and has not been saved since)."""
+        self._unsaved_error = ""
 
     # ------------------------------------------------------------ layout
 
@@ -363,15 +367,31 @@ class ChatScreen(Screen[None]):
             self.notify(str(error), title="Could not open the session", severity="error")
             return None
 
-    def _save(self, session: Session, failure: str = "Could not save the session") -> bool:
+    def _save(
+        self,
+        session: Session,
+        failure: str = "Could not save the session",
+        *,
+        conversation: bool = False,
+    ) -> bool:
+        """Save `session`, or say why not. `conversation`: what failed to save exists only
+        in memory now (a reply), so quitting must not lose it silently."""
         try:
             self._lock_new_session(session)
             self.app.store.save(session)
         except StoreError as error:
             log.warning("save failed: %s", error)
             self.notify(str(error), title=failure, severity="error", timeout=10)
+            if conversation:
+                self._set_unsaved(session, str(error))
             return False
+        if session is self.unsaved:
+            self._set_unsaved(None)
         return True
+
+    def _set_unsaved(self, session: Session | None, error: str = "") -> None:
+        self.unsaved, self._unsaved_error = session, error
+        self.status.unsaved = session is not None
 
     # ------------------------------------------------------------ sending
 
@@ -482,9 +502,13 @@ class ChatScreen(Screen[None]):
         try:
             self.app.store.save(self.session)
         except StoreError as error:
+            self._set_unsaved(self.session, str(error))
             if not streaming.partial_save_failed:  # tell once per reply, not every 2 s
                 streaming.partial_save_failed = True
                 self.notify(str(error), title="Could not save the reply", severity="error")
+            return
+        if self.unsaved is self.session:
+            self._set_unsaved(None)
 
     async def on_generation_finished(self, message: GenerationFinished) -> None:
         streaming, self._streaming = self._streaming, None
@@ -500,7 +524,7 @@ class ChatScreen(Screen[None]):
         if stats.stop_reason is StopReason.ERROR:
             error = one_line(stats.error or "unknown error")
             self.notify(error, title="Generation failed", severity="error", timeout=10)
-        self._save(self.session, "Could not save the reply")
+        self._save(self.session, "Could not save the reply", conversation=True)
         self.refresh_sessions()
 
     def _show_final_stats(self, stats: GenerationStats) -> None:
@@ -533,7 +557,69 @@ class ChatScreen(Screen[None]):
         streaming.message.stats = GenerationStats(
             generated_tokens=streaming.chunks, stop_reason=StopReason.STOPPED
         )
-        self._save(self.session, "Could not save the reply")
+        self._save(self.session, "Could not save the reply", conversation=True)
+
+    # ------------------------------------------------------------ quitting
+
+    def ready_to_quit(self) -> bool:
+        """Stop the reply and save; True when nothing would be lost by quitting now.
+        Otherwise ask what to do with the unsaved session (the answer may quit the app)."""
+        self.stop_and_save()
+        if isinstance(self.app.screen, UnsavedDialog):
+            return False  # already asking
+        unsaved = self.unsaved
+        if unsaved is None or self._save(unsaved, "Still could not save", conversation=True):
+            return True
+        self._ask_about_unsaved()
+        return False
+
+    def _ask_about_unsaved(self) -> None:
+        assert self.unsaved is not None
+        title = one_line(self.unsaved.title) or "New session"
+        self.app.push_screen(UnsavedDialog(title, self._unsaved_error), self._unsaved_answer)
+
+    def _unsaved_answer(self, choice: UnsavedChoice | None) -> None:
+        session = self.unsaved
+        if session is None or choice == "quit":
+            self.app.exit(0)
+        elif choice is None:
+            self._back_to_prompt()
+        elif choice == "retry":
+            if self._save(session, "Still could not save", conversation=True):
+                self.app.exit(0)
+            else:
+                self._ask_about_unsaved()
+        else:
+            self._write_unsaved_elsewhere(session, choice)
+
+    def _write_unsaved_elsewhere(self, session: Session, choice: UnsavedChoice) -> None:
+        """Save a copy (the session file's format) or export Markdown, then quit."""
+        if choice == "export":
+            title, default = "Export as Markdown to", default_export_path(session, Path.cwd())
+        else:
+            title, default = "Save a copy of the session to", Path.cwd() / f"{session.id}.json"
+
+        def chosen(answer: str | None) -> None:
+            if answer is None:
+                self._ask_about_unsaved()
+                return
+            path = Path(answer).expanduser()
+            path = path if path.is_absolute() else Path.cwd() / path
+            try:
+                if path.exists():
+                    raise FileExistsError(17, "exists already: choose another name")
+                if choice == "export":
+                    write_export(session, path)
+                else:
+                    write_session_copy(session, path)
+            except OSError as error:
+                reason = f"{path}: {error.strerror or error}"
+                self.notify(reason, title="Could not write it there", severity="error")
+                self._ask_about_unsaved()
+                return
+            self.app.exit(0)
+
+        self.app.push_screen(TextInputDialog(title, str(default)), chosen)
 
     # ------------------------------------------------------------ model
 

@@ -92,7 +92,7 @@ class SessionList(ListView):
         self.text_target = text_target
         """Selector of the widget printable keys go to (the prompt)."""
 
-    async def _on_key(self, event: events.Key) -> None:
+    def _on_key(self, event: events.Key) -> None:
         if event.is_printable:
             # Our bindings run after this handler (they bubble to the app): stopping the
             # key here means no printable key can ever reach a list command.
@@ -101,8 +101,6 @@ class SessionList(ListView):
             target = self.screen.query_one(self.text_target)
             self.screen.set_focus(target)
             target.post_message(events.Key(event.key, event.character))
-            return
-        await super()._on_key(event)
 
     def action_leave(self) -> None:
         self.screen.set_focus(self.screen.query_one(self.text_target))

@@ -35,6 +35,8 @@ class StatusBar(Widget):
     context_used: reactive[int | None] = reactive(None)
     context_size: reactive[int] = reactive(0)
     rss_bytes: reactive[int] = reactive(0)
+    unsaved: reactive[bool] = reactive(False)
+    """A save of the conversation failed and has not succeeded since."""
 
     def render(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -49,6 +51,9 @@ class StatusBar(Widget):
         if self.state != "none":
             text.append(" │ ")
             text.append(self.state, style=STATE_STYLES.get(self.state, ""))
+        if self.unsaved:
+            text.append(" │ ")
+            text.append("unsaved", style="bold reverse")
         for part in self._numbers():
             text.append(" │ ")
             text.append(part)

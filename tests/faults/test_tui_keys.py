@@ -3,6 +3,7 @@ as the terminal sends them, the FakeEngine answering (see fake_engine_tui.py).""
 
 from __future__ import annotations
 
+import os
 import time
 
 from qwen_tui.conversation import Message, Session
@@ -11,7 +12,7 @@ from qwen_tui.store import SessionStore
 from tests.faults.tui_process import TuiProcess, wait_for_session
 from tests.tui.conftest import install_fake_model
 
-TAB, DOWN, ENTER = "\t", "\x1b[B", "\r"
+TAB, DOWN, ENTER, CTRL_Q = "\t", "\x1b[B", "\r", "\x11"
 DRAWN = b"search sessions"
 FAKE_TUI = ("-m", "tests.faults.fake_engine_tui")
 
@@ -24,13 +25,17 @@ def saved_session(store: SessionStore, title: str, updated: float) -> Session:
     return session
 
 
-def start(*args: str) -> TuiProcess:
-    tui = TuiProcess(*args, prefix=FAKE_TUI, env=None)
-    deadline = time.monotonic() + 60
-    while DRAWN not in tui.output:
+def wait_for_output(tui: TuiProcess, text: bytes, timeout: float = 60, start: int = 0) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in tui.output[start:]:
         assert tui.process.poll() is None, bytes(tui.output).decode("utf-8", "replace")
-        assert time.monotonic() < deadline, "the app never drew its screen"
+        assert time.monotonic() < deadline, f"{text!r} never appeared on the screen"
         time.sleep(0.02)
+
+
+def start(*args: str, env: dict[str, str] | None = None) -> TuiProcess:
+    tui = TuiProcess(*args, prefix=FAKE_TUI, env=env)
+    wait_for_output(tui, DRAWN)
     time.sleep(0.5)  # the first frame is drawn before the sidebar's list is filled
     return tui
 
@@ -66,3 +71,36 @@ def test_a_sentence_typed_with_the_session_list_focused_goes_to_the_prompt(paths
     finally:
         tui.process.kill()
         tui.finish()
+
+
+def test_quit_after_a_failed_save_asks_and_saves_once_the_disk_is_back(paths: Paths, tmp_path):
+    install_fake_model(paths, "demo")
+    store = SessionStore(paths.sessions_dir)
+    session = saved_session(store, "Reply at risk", updated=1000.0)
+    full = tmp_path / "disk-full"
+    env = {
+        **os.environ,
+        "QWEN_TUI_FULL_DISK_FLAG": str(full),
+        "QWEN_TUI_FAKE_REPLY": "words:400",
+        "QWEN_TUI_FAKE_DELAY": "0.01",
+    }
+    tui = start("--session", session.id, env=env)
+    try:
+        tui.type("tell me\r")
+        wait_for_session(store, session.id, lambda s: len(s.messages) >= 3, tui)
+        full.touch()  # the disk fills up mid-reply
+        wait_for_output(tui, b"unsaved")  # the status bar says so
+        time.sleep(4.5)  # the reply (4 s) ends and its final save fails (or ctrl+q stops it)
+        tui.type(CTRL_Q)
+        wait_for_output(tui, b"Not saved")
+        time.sleep(1)
+        assert tui.process.poll() is None  # asked, did not quit
+        full.unlink()
+        tui.type("r")  # try again
+        assert tui.finish(30) == 0
+    finally:
+        if tui.process.poll() is None:
+            tui.process.kill()
+            tui.finish()
+    reply = store.load(session.id).messages[-1]
+    assert reply.role == "assistant" and reply.content.split() == [f"word{i}" for i in range(400)]
