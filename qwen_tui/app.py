@@ -34,6 +34,7 @@ from qwen_tui.messages import (
     GenerationFinished,
     ModelStateChanged,
     SessionsListed,
+    StreamedText,
     TokenReceived,
 )
 from qwen_tui.model_setup.installed import (
@@ -285,12 +286,15 @@ class QwenTuiApp(App[int]):
         settings: GenerationSettings,
         cancel: threading.Event,
         target: MessagePump,
+        waiting: StreamedText,
     ) -> None:
-        """Stream one reply to `target` as TokenReceived messages, then GenerationFinished."""
+        """Stream one reply to `target` through `waiting` (a TokenReceived says there is
+        text to take), then GenerationFinished."""
         with self._engine_lock:
             for event in engine.generate(messages, settings, cancel):
                 if isinstance(event, TextChunk):
-                    target.post_message(TokenReceived(event.text))
+                    if waiting.put(event.text):
+                        target.post_message(TokenReceived(waiting))
                 else:
                     target.post_message(GenerationFinished(event.stats))
                     return

@@ -27,6 +27,7 @@ from qwen_tui.messages import (
     GenerationFinished,
     ModelStateChanged,
     SessionsListed,
+    StreamedText,
     TokenReceived,
 )
 from qwen_tui.screens.confirm_dialog import ConfirmDialog
@@ -58,6 +59,10 @@ SIDEBAR_MIN_WIDTH = 60
 NARROW_WIDTH = 100
 """Below this width the sidebar gets narrower."""
 RAM_REFRESH_S = 3.0
+GATHER_S = 0.02
+"""After the first piece of a reply, pieces gather this long before the UI takes them: one
+message per piece keeps the UI and the worker passing the GIL back and forth, which held a
+fast server to ~1,000 pieces a second and kept the UI busy all along."""
 
 
 @dataclass
@@ -67,19 +72,26 @@ class ReplyStream:
     message: Message
     view: MessageView
     cancel: threading.Event = field(default_factory=threading.Event)
+    incoming: StreamedText = field(default_factory=StreamedText)
+    """Pieces the worker sent that the UI has not taken yet."""
     started: float = field(default_factory=time.monotonic)
     first_token_at: float | None = None
     chunks: int = 0
     """Pieces received; the engine sends about one per token."""
     last_live_stats: float = 0.0
-    last_partial_save: float = field(default_factory=time.monotonic)
+    last_partial_save: float | None = None
+    """None until the first piece, which is saved at once."""
     partial_save_failed: bool = False
 
-    def add(self, text: str, now: float) -> None:
+    def add(self, text: str, pieces: int, now: float) -> None:
         self.message.content += text
-        self.chunks += 1
+        self.chunks += pieces
         if self.first_token_at is None:
             self.first_token_at = now
+
+    def partial_save_due(self, now: float) -> bool:
+        last = self.last_partial_save
+        return last is None or now - last >= PARTIAL_SAVE_S
 
     @property
     def ttft_s(self) -> float | None:
@@ -472,7 +484,9 @@ class ChatScreen(Screen[None]):
         self._streaming = streaming = ReplyStream(reply, view)
         self.status.state = "generating"
         self.status.tok_s = self.status.ttft_s = None
-        self.app.generate_reply(engine, conversation, self.session.settings, streaming.cancel, self)
+        self.app.generate_reply(
+            engine, conversation, self.session.settings, streaming.cancel, self, streaming.incoming
+        )
 
     def _clear_pending(self) -> None:
         if self.pending is not None:
@@ -483,18 +497,28 @@ class ChatScreen(Screen[None]):
 
     def on_token_received(self, message: TokenReceived) -> None:
         streaming = self._streaming
-        if streaming is None:
+        if streaming is None or message.text is not streaming.incoming:
             return  # a late piece of a reply already stopped by quitting
+        if streaming.chunks:
+            self.set_timer(GATHER_S, lambda: self._take_pieces(streaming))
+        else:
+            self._take_pieces(streaming)  # the first piece at once (TTFT)
+
+    def _take_pieces(self, streaming: ReplyStream) -> None:
+        text, pieces = streaming.incoming.take()
+        if not pieces or streaming is not self._streaming:
+            return
         now = time.monotonic()
-        streaming.add(message.text, now)
+        first = streaming.chunks == 0
+        streaming.add(text, pieces, now)
         if streaming.view.is_attached:
-            streaming.view.append(message.text)
-        if streaming.chunks == 1:
+            streaming.view.append(text)
+        if first:
             self.status.ttft_s = streaming.ttft_s
         if now - streaming.last_live_stats >= LIVE_STATS_S:
             streaming.last_live_stats = now
             self.status.tok_s = streaming.tok_s(now)
-        if now - streaming.last_partial_save >= PARTIAL_SAVE_S:
+        if streaming.partial_save_due(now):  # on the UI thread, but never after a render
             streaming.last_partial_save = now
             self._save_partial(streaming)
 
@@ -511,6 +535,8 @@ class ChatScreen(Screen[None]):
             self._set_unsaved(None)
 
     async def on_generation_finished(self, message: GenerationFinished) -> None:
+        if self._streaming is not None:
+            self._take_pieces(self._streaming)  # the last pieces may still be gathering
         streaming, self._streaming = self._streaming, None
         if streaming is None:
             return
@@ -518,14 +544,15 @@ class ChatScreen(Screen[None]):
         streaming.message.stats = stats
         streaming.message.incomplete = False
         self.session.updated = time.time()
-        if streaming.view.is_attached:
-            await streaming.view.finish()
+        # Saved before the final render, which can take a while for a long reply.
+        self._save(self.session, "Could not save the reply", conversation=True)
         self._show_final_stats(stats)
         if stats.stop_reason is StopReason.ERROR:
             error = one_line(stats.error or "unknown error")
             self.notify(error, title="Generation failed", severity="error", timeout=10)
-        self._save(self.session, "Could not save the reply", conversation=True)
         self.refresh_sessions()
+        if streaming.view.is_attached:
+            await streaming.view.finish()
 
     def _show_final_stats(self, stats: GenerationStats) -> None:
         status = self.status
@@ -549,6 +576,8 @@ class ChatScreen(Screen[None]):
 
     def stop_and_save(self) -> None:
         """Before quitting: stop the reply and save what there is, marked stopped."""
+        if self._streaming is not None:
+            self._take_pieces(self._streaming)
         streaming, self._streaming = self._streaming, None
         if streaming is None:
             return

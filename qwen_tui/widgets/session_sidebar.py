@@ -62,7 +62,8 @@ class SessionItem(ListItem):
     def update(self, summary: SessionSummary, now: float) -> None:
         old, self.summary = self.summary, summary
         if summary.title != old.title:
-            self.query_one(".title", Static).update(self._title())
+            for title in self.query(".title").results(Static):
+                title.update(self._title())
         self.refresh_time(now)
 
     def refresh_time(self, now: float) -> None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import os
 import time
 
-from qwen_tui.conversation import Message, Session
+from qwen_tui.conversation import GenerationSettings, Message, Session
 from qwen_tui.paths import Paths
 from qwen_tui.store import SessionStore
+from tests.faults.fake_engine_tui import scripted_reply
 from tests.faults.tui_process import TuiProcess, wait_for_session
 from tests.tui.conftest import install_fake_model
 
@@ -17,8 +18,13 @@ DRAWN = b"search sessions"
 FAKE_TUI = ("-m", "tests.faults.fake_engine_tui")
 
 
-def saved_session(store: SessionStore, title: str, updated: float) -> Session:
+def saved_session(
+    store: SessionStore, title: str, updated: float, *, unlimited: bool = False
+) -> Session:
+    """A saved session with one turn; `unlimited`: replies as long as the engine sends."""
     session = Session(title=title)
+    if unlimited:
+        session.settings = GenerationSettings(max_new_tokens=10**7)
     session.messages += [Message("user", f"about {title}"), Message("assistant", "noted")]
     session.updated = updated
     store.save(session)
@@ -87,10 +93,10 @@ def test_quit_after_a_failed_save_asks_and_saves_once_the_disk_is_back(paths: Pa
     tui = start("--session", session.id, env=env)
     try:
         tui.type("tell me\r")
-        wait_for_session(store, session.id, lambda s: len(s.messages) >= 3, tui)
+        partial = wait_for_session(store, session.id, lambda s: len(s.messages) >= 3, tui)
         full.touch()  # the disk fills up mid-reply
         wait_for_output(tui, b"unsaved")  # the status bar says so
-        time.sleep(4.5)  # the reply (4 s) ends and its final save fails (or ctrl+q stops it)
+        time.sleep(4.5)  # the reply (4 s) ends and its final save fails, or ctrl+q stops it
         tui.type(CTRL_Q)
         wait_for_output(tui, b"Not saved")
         time.sleep(1)
@@ -102,5 +108,51 @@ def test_quit_after_a_failed_save_asks_and_saves_once_the_disk_is_back(paths: Pa
         if tui.process.poll() is None:
             tui.process.kill()
             tui.finish()
-    reply = store.load(session.id).messages[-1]
-    assert reply.role == "assistant" and reply.content.split() == [f"word{i}" for i in range(400)]
+    reply = store.load(session.id).messages[-1].content
+    assert scripted_reply("words:400").startswith(reply)
+    assert len(reply) > len(partial.messages[-1].content) + 100  # what only memory held
+
+
+def flood_env(spec: str, delay: str) -> dict[str, str]:
+    return {**os.environ, "QWEN_TUI_FAKE_REPLY": spec, "QWEN_TUI_FAKE_DELAY": delay}
+
+
+def replying(session: Session) -> bool:
+    last = session.messages[-1]
+    return last.role == "assistant" and len(last.content) > 200
+
+
+def test_a_huge_reply_is_on_disk_as_it_arrives_and_escape_and_ctrl_q_work(paths: Paths):
+    install_fake_model(paths, "demo")
+    store = SessionStore(paths.sessions_dir)
+    session = saved_session(store, "Flood", updated=1000.0, unlimited=True)
+    reply = scripted_reply("paragraphs:20000")
+    tui = start("--session", session.id, env=flood_env("paragraphs:20000", "0.0002"))
+    try:
+        tui.type("flood me\r")
+        wait_for_session(store, session.id, replying, tui)
+        tui.type("\x1b")  # escape
+        stopped = wait_for_session(store, session.id, lambda s: s.messages[-1].stopped, tui)
+        assert reply.startswith(stopped.messages[-1].content)
+        tui.type(CTRL_Q)
+        assert tui.finish(30) == 0
+    finally:
+        if tui.process.poll() is None:
+            tui.process.kill()
+            tui.finish()
+
+
+def test_sigkill_mid_flood_keeps_what_had_arrived(paths: Paths):
+    install_fake_model(paths, "demo")
+    store = SessionStore(paths.sessions_dir)
+    session = saved_session(store, "Flood", updated=1000.0, unlimited=True)
+    reply = scripted_reply("table:200x500")
+    tui = start("--session", session.id, env=flood_env("table:200x500", "0.0002"))
+    try:
+        tui.type("flood me\r")
+        wait_for_session(store, session.id, replying, tui)
+    finally:
+        tui.process.kill()  # SIGKILL
+        tui.finish()
+    kept = store.load(session.id).messages[-1].content
+    assert len(kept) > 200 and reply.startswith(kept)

@@ -412,3 +412,16 @@ async def test_rename_and_its_cancel_give_the_keys_back_to_the_prompt(make_app, 
             assert app.chat_screen.prompt.text == "so"
             app.chat_screen.prompt.clear()
         assert store.load(saved.id).title == "old name"
+
+
+def test_a_row_without_its_widgets_yet_or_any_more_updates_without_error(paths):
+    # The minute timer fired while the list was being rebuilt: NoMatches '.when' crashed it.
+    from qwen_tui.store import SessionSummary
+
+    summary = SessionSummary("x", "title", 0.0, 0.0, 1, "", paths.sessions_dir / "x.json")
+    row = SessionItem(summary, now=60.0, current=False)
+    assert row._when(60.0) == "1 min ago · 1 msg"
+    row.refresh_time(120.0)
+    row.update(SessionSummary("x", "new", 0.0, 0.0, 2, "", summary.path), 180.0)
+    assert row.summary.title == "new"
+    assert row._when(60.0) == "1 min ago · 2 msgs"
