@@ -33,3 +33,11 @@ def visible_text(text: str) -> str:
 def one_line(text: str) -> str:
     """`visible_text` on a single line (titles, list rows): newlines and tabs become spaces."""
     return " ".join(visible_text(text).split())
+
+
+def copyable_text(text: str) -> tuple[str, int]:
+    """`text` as the screen shows it, for the clipboard: line ends normalised (a lone CR is a
+    line break) and every other control character removed, not pictured. Raw, a reply's
+    `ESC[201~` would end a terminal's bracketed paste and run what follows in the shell it is
+    pasted into. Returns the text and how many characters were removed."""
+    return _CONTROL.subn("", text.replace("\r\n", "\n").replace("\r", "\n"))

@@ -37,7 +37,7 @@ from qwen_tui.screens.settings_dialog import SessionSettings, SettingsDialog
 from qwen_tui.screens.text_input_dialog import TextInputDialog
 from qwen_tui.screens.unsaved_dialog import UnsavedChoice, UnsavedDialog, write_session_copy
 from qwen_tui.store import OpenSession, SessionNotFoundError, SessionSummary, StoreError
-from qwen_tui.visible_text import one_line, visible_text
+from qwen_tui.visible_text import copyable_text, one_line, visible_text
 from qwen_tui.widgets.message_list import MessageList
 from qwen_tui.widgets.message_view import MessageView
 from qwen_tui.widgets.prompt_input import PromptInput
@@ -771,8 +771,10 @@ class ChatScreen(Screen[None]):
                 self.notify("No answer to copy yet.")
                 return
             text = answers[-1].content
+        text, removed = copyable_text(text)
         self.app.copy_to_clipboard(text)
-        self.notify(f"Copied {len(text)} characters to the clipboard.")
+        note = f" ({removed} control characters left out)" if removed else ""
+        self.notify(f"Copied {len(text)} characters to the clipboard{note}.")
 
     def action_export(self) -> None:
         session = self.session
