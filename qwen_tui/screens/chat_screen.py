@@ -13,13 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.screen import Screen
-from textual.widgets import TextArea
 
 from qwen_tui.conversation import GenerationStats, Message, Session, StopReason
 from qwen_tui.messages import (
@@ -59,6 +57,8 @@ SIDEBAR_MIN_WIDTH = 60
 NARROW_WIDTH = 100
 """Below this width the sidebar gets narrower."""
 RAM_REFRESH_S = 3.0
+SESSIONS_WATCH_S = 2.0
+"""How often the sessions folder is checked for sessions other processes wrote (a stat)."""
 GATHER_S = 0.02
 """After the first piece of a reply, pieces gather this long before the UI takes them: one
 message per piece keeps the UI and the worker passing the GIL back and forth, which held a
@@ -79,6 +79,8 @@ class ReplyStream:
     chunks: int = 0
     """Pieces received; the engine sends about one per token."""
     last_live_stats: float = 0.0
+    context_before: int | None = None
+    """Tokens the conversation took before this reply (the status bar's ctx while it grows)."""
     last_partial_save: float | None = None
     """None until the first piece, which is saved at once."""
     partial_save_failed: bool = False
@@ -182,6 +184,8 @@ class ChatScreen(Screen[None]):
         await self.show_session(self.opened)
         self.set_interval(RAM_REFRESH_S, self._refresh_ram)
         self._refresh_ram()
+        self._sessions_stamp = self._sessions_folder_stamp()
+        self.set_interval(SESSIONS_WATCH_S, self._watch_sessions_folder)
         self.prompt.focus()
 
     def on_resize(self, event: Resize) -> None:
@@ -204,6 +208,21 @@ class ChatScreen(Screen[None]):
         elif self.sidebar.has_focus_within or self.focused is None:
             self.prompt.focus()
 
+    def _sessions_folder_stamp(self) -> int | None:
+        try:
+            return self.app.store.dir.stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def _watch_sessions_folder(self) -> None:
+        """Sessions written by another process (`qwen-tui ask --new-session`, a second
+        qwen-tui) appear in the list: any file added, replaced or removed changes the
+        folder's mtime (saves replace files by renaming)."""
+        stamp = self._sessions_folder_stamp()
+        if stamp != self._sessions_stamp:
+            self._sessions_stamp = stamp
+            self.refresh_sessions()
+
     def _refresh_ram(self) -> None:
         # Whole megabytes: an unchanged value does not redraw the status bar.
         self.status.rss_bytes = self.app.process_rss() >> 20 << 20
@@ -218,6 +237,8 @@ class ChatScreen(Screen[None]):
             self.opened = opened
         self.pending = None
         self._set_editing(None)
+        # The numbers of the session shown before are not this one's.
+        self.status.tok_s = self.status.ttft_s = self.status.context_used = None
         await self.messages_view.show_session(opened.session)
         self.sidebar.mark_current(opened.session.id)
         self._refresh_notice()
@@ -482,6 +503,7 @@ class ChatScreen(Screen[None]):
         view.start_streaming()
         self.messages_view.follow()
         self._streaming = streaming = ReplyStream(reply, view)
+        streaming.context_before = self.status.context_used
         self.status.state = "generating"
         self.status.tok_s = self.status.ttft_s = None
         self.app.generate_reply(
@@ -518,6 +540,8 @@ class ChatScreen(Screen[None]):
         if now - streaming.last_live_stats >= LIVE_STATS_S:
             streaming.last_live_stats = now
             self.status.tok_s = streaming.tok_s(now)
+            if streaming.context_before is not None:  # a piece is about one token
+                self.status.context_used = streaming.context_before + streaming.chunks
         if streaming.partial_save_due(now):  # on the UI thread, but never after a render
             streaming.last_partial_save = now
             self._save_partial(streaming)
@@ -564,15 +588,20 @@ class ChatScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop":
-            # Without a reply to stop, escape goes on to the focused widget / dialogs.
-            return self.generating
+            # Without a reply to stop or an edit to leave, escape goes on to the focused
+            # widget / dialogs.
+            return self.generating or self._editing is not None
         return True
 
     def action_stop(self) -> None:
-        """Ask the engine to stop; the partial reply arrives as a STOPPED GenerationFinished."""
+        """Ask the engine to stop; the partial reply arrives as a STOPPED GenerationFinished.
+        While editing the last message instead, leave the edit (the prompt is emptied)."""
         if self._streaming is not None:
             self._streaming.cancel.set()
             self.status.state = "stopping"
+        elif self._editing is not None:
+            self._set_editing(None)
+            self.prompt.clear()
 
     def stop_and_save(self) -> None:
         """Before quitting: stop the reply and save what there is, marked stopped."""
@@ -731,16 +760,14 @@ class ChatScreen(Screen[None]):
         self._set_editing(last_user)
         self.prompt.set_prompt(last_user.content)
 
-    @on(TextArea.Changed, "#prompt")
-    def _prompt_changed(self) -> None:
-        if self._editing is not None and not self.prompt.text:
-            self._set_editing(None)  # emptied: no longer an edit of the last message
-
     def _set_editing(self, message: Message | None) -> None:
         self._editing = message
         prompt = self.query_one(PromptInput)
         prompt.set_class(message is not None, "-editing")
-        prompt.border_title = "editing your last message: enter resends" if message else None
+        # Emptying the prompt keeps the edit (ctrl+u and a new text replace the turn too);
+        # escape leaves it.
+        hint = "editing your last message: enter resends, escape cancels"
+        prompt.border_title = hint if message else None
 
     def action_settings(self) -> None:
         session = self.session
