@@ -171,7 +171,7 @@ class SessionSidebar(Vertical):
         self.current_id: str | None = None
 
     def compose(self) -> ComposeResult:
-        yield SearchBox(placeholder="search sessions (ctrl+f)", id="session-search", compact=True)
+        yield SearchBox(placeholder="ctrl+f search sessions", id="session-search", compact=True)
         yield SessionList(self.text_target, id="session-list")
 
     def on_mount(self) -> None:
