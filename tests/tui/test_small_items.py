@@ -103,3 +103,16 @@ async def test_sessions_another_process_writes_appear_in_the_list(make_app, path
         outside.updated = time.time()
         SessionStore(paths.sessions_dir).save(outside)  # as `qwen-tui ask --new-session`
         await wait_for(pilot, lambda: "from the CLI" in listed(app), timeout=10)
+
+
+async def test_a_code_line_wider_than_the_screen_shows_a_scrollbar(make_app):
+    from textual.widgets._markdown import MarkdownFence
+
+    long_line = "x = [" + ", ".join(str(i) for i in range(80)) + "]"
+    app = make_app(FakeEngine(f"```python\n{long_line}\n```\n\n```\nshort = 1\n```"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await chat(pilot, "code")
+        wide, narrow = app.chat_screen.messages_view.views[-1].query(MarkdownFence)
+        assert wide.scrollbar_size_horizontal == 1  # rows the scrollbar takes on screen
+        assert narrow.scrollbar_size_horizontal == 0
