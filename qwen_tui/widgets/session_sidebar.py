@@ -16,6 +16,7 @@ from textual.timer import Timer
 from textual.widgets import Input, ListItem, ListView, Static
 
 from qwen_tui.visible_text import one_line
+from qwen_tui.widgets.keys_in_order import KeysInOrder
 
 if TYPE_CHECKING:
     from qwen_tui.store import SessionSummary
@@ -126,7 +127,7 @@ class SessionList(ListView):
         self.screen.query_one("#session-search").focus()
 
 
-class SearchBox(Input):
+class SearchBox(KeysInOrder, Input):
     """The search box; escape clears the search and goes back to the prompt."""
 
     BINDINGS = [Binding("escape", "leave", "Back to the prompt", show=False)]  # noqa: RUF012

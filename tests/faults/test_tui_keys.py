@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 import time
 
+import pyte
+
 from qwen_tui.conversation import GenerationSettings, Message, Session
 from qwen_tui.paths import Paths
 from qwen_tui.store import SessionStore
 from tests.faults.fake_engine_tui import scripted_reply
-from tests.faults.tui_process import TuiProcess, wait_for_session
+from tests.faults.tui_process import SIZE, TuiProcess, wait_for_session
 from tests.tui.conftest import install_fake_model
 
 TAB, DOWN, ENTER, CTRL_Q = "\t", "\x1b[B", "\r", "\x11"
@@ -156,3 +158,28 @@ def test_sigkill_mid_flood_keeps_what_had_arrived(paths: Paths):
         tui.finish()
     kept = store.load(session.id).messages[-1].content
     assert len(kept) > 200 and reply.startswith(kept)
+
+
+def screen_lines(tui: TuiProcess) -> list[str]:
+    screen = pyte.Screen(SIZE[1], SIZE[0])
+    pyte.ByteStream(screen).feed(bytes(tui.output))
+    return screen.display
+
+
+def test_fast_typing_with_backspaces_in_the_search_box_keeps_its_order(paths: Paths):
+    install_fake_model(paths, "demo")
+    store = SessionStore(paths.sessions_dir)
+    for number, title in enumerate(("Red apples", "Blue sky", "Green grass")):
+        saved_session(store, title, updated=1000.0 + number)
+    tui = start()
+    try:
+        tui.type(TAB)  # prompt -> search box
+        time.sleep(0.3)
+        tui.type("r\x7fRed\x7f\x7f\x7fBlue")  # one burst, as over a slow SSH link
+        deadline = time.monotonic() + 30
+        while not screen_lines(tui)[0].startswith("Blue "):
+            assert time.monotonic() < deadline, screen_lines(tui)[:3]
+            time.sleep(0.1)
+    finally:
+        tui.process.kill()
+        tui.finish()
