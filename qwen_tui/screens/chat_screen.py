@@ -590,7 +590,8 @@ class ChatScreen(Screen[None]):
         if action == "stop":
             # Without a reply to stop or an edit to leave, escape goes on to the focused
             # widget / dialogs.
-            return self.generating or self._editing is not None
+            editing = self._editing is not None and self.focused is self.prompt
+            return self.generating or editing
         return True
 
     def action_stop(self) -> None:
