@@ -34,6 +34,7 @@ from qwen_tui.messages import (
     GenerationFinished,
     ModelStateChanged,
     SessionsListed,
+    StreamedText,
     TokenReceived,
 )
 from qwen_tui.model_setup.installed import (
@@ -57,7 +58,7 @@ EngineFactory = Callable[[InstalledModel], Engine]
 
 # What each rebindable action is called in the help screen and the command palette.
 ACTION_HELP: dict[str, str] = {
-    "app.quit": "Quit (everything is already saved)",
+    "app.quit": "Quit (asks first if something could not be saved)",
     "app.help": "Show the keys",
     "session.new": "Start a new session",
     "session.regenerate": "Regenerate the last answer",
@@ -285,12 +286,15 @@ class QwenTuiApp(App[int]):
         settings: GenerationSettings,
         cancel: threading.Event,
         target: MessagePump,
+        waiting: StreamedText,
     ) -> None:
-        """Stream one reply to `target` as TokenReceived messages, then GenerationFinished."""
+        """Stream one reply to `target` through `waiting` (a TokenReceived says there is
+        text to take), then GenerationFinished."""
         with self._engine_lock:
             for event in engine.generate(messages, settings, cancel):
                 if isinstance(event, TextChunk):
-                    target.post_message(TokenReceived(event.text))
+                    if waiting.put(event.text):
+                        target.post_message(TokenReceived(waiting))
                 else:
                     target.post_message(GenerationFinished(event.stats))
                     return
@@ -437,9 +441,9 @@ class QwenTuiApp(App[int]):
         self.notify(f"Press {self.effective_key('app.quit')} to quit.", title="Quit?")
 
     async def action_quit(self) -> None:
-        if self.chat_screen is not None:
-            self.chat_screen.stop_and_save()
-        self.exit(0)
+        # A session that could not be saved is not given up without asking.
+        if self.chat_screen is None or self.chat_screen.ready_to_quit():
+            self.exit(0)
 
 
 def run_app(

@@ -42,10 +42,10 @@ DEFAULT_KEYS: dict[str, str] = {
     "session.export": "ctrl+e",
     "message.copy": "ctrl+y",
     "model.switch": "ctrl+o",
-    "sidebar.rename": "r",
-    "sidebar.delete": "d,delete",
-    "sidebar.new": "n",
-    "sidebar.search": "slash",
+    "sidebar.rename": "f2",
+    "sidebar.delete": "delete,ctrl+d",
+    "sidebar.new": "insert",
+    "sidebar.search": "ctrl+f",
 }
 """Binding id -> default key: the ids a [keys] table may rebind (the UI declares the same)."""
 
@@ -351,15 +351,55 @@ def _field_types(section: str) -> dict[str, Any]:
     return found | _EXTRA_KEYS.get(section, {})
 
 
+_UNTYPED_KEYS = frozenset(
+    {"delete", "insert", "home", "end", "pageup", "pagedown", "backspace", "escape", "enter"}
+    | {"tab", "up", "down", "left", "right"}
+)
+"""Keys that type no text (besides ctrl+, alt+ and f1..f24)."""
+
+
+def _types_text(key: str) -> bool:
+    """Whether `key` (a Textual key name) types a character: "r", "slash", "shift+r"."""
+    key = key.strip()
+    if key.startswith(("ctrl+", "alt+")) or key in _UNTYPED_KEYS:
+        return False
+    return re.fullmatch(r"f\d{1,2}", key) is None
+
+
 def _keys(table: dict[str, Any], report: _Reporter) -> dict[str, str]:
     for binding, keys in table.items():
         if binding not in DEFAULT_KEYS:
             report.unknown_key("keys", binding, list(DEFAULT_KEYS), what="binding id")
         parts = keys.split(",") if isinstance(keys, str) else []
         if not parts or not all(p.strip() and " " not in p.strip() for p in parts):
-            wanted = 'a key such as "ctrl+n" (or several: "ctrl+n,f2")'
+            wanted = 'a key such as "ctrl+n" (or several: "ctrl+n,f3")'
             report.fail("keys", binding, f"expected {wanted}, got {_show(keys)}")
+        typed = [p.strip() for p in parts if _types_text(p)]
+        if binding.startswith("sidebar.") and binding != "sidebar.toggle" and typed:
+            report.fail(
+                "keys",
+                binding,
+                f"{_show(typed[0])} types text, and text typed in the session list goes to "
+                "the prompt: use ctrl+ or alt+ with it, an f key, delete or insert",
+            )
+    _check_clashes(table, report)
     return dict(table)
+
+
+def _check_clashes(table: dict[str, Any], report: _Reporter) -> None:
+    """Every binding is active in the chat at once: one key may start only one action."""
+    owner: dict[str, str] = {}
+    for binding in DEFAULT_KEYS:
+        keys = table.get(binding, DEFAULT_KEYS[binding])
+        for key in (k.strip() for k in keys.split(",")):
+            other = owner.setdefault(key, binding)
+            if other != binding:
+                culprit, first = (binding, other) if binding in table else (other, binding)
+                report.fail(
+                    "keys",
+                    culprit,
+                    f"{_show(key)} is also bound to {_show(first)}: one key, one action",
+                )
 
 
 def _has_type(value: Any, expected: Any) -> bool:

@@ -56,3 +56,11 @@ def terminal_line(text: object) -> str:
 def terminal_text(text: object) -> str:
     """`terminal_line` for several lines: newlines and tabs are kept, nothing else."""
     return "\n".join(terminal_line(line) for line in str(text).split("\n"))
+
+
+def copyable_text(text: str) -> tuple[str, int]:
+    """`text` as the screen shows it, for the clipboard: line ends normalised (a lone CR is a
+    line break) and every other control character removed, not pictured. Raw, a reply's
+    `ESC[201~` would end a terminal's bracketed paste and run what follows in the shell it is
+    pasted into. Returns the text and how many characters were removed."""
+    return _CONTROL.subn("", text.replace("\r\n", "\n").replace("\r", "\n"))

@@ -13,13 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.screen import Screen
-from textual.widgets import TextArea
 
 from qwen_tui.conversation import GenerationStats, Message, Session, StopReason
 from qwen_tui.messages import (
@@ -27,6 +25,7 @@ from qwen_tui.messages import (
     GenerationFinished,
     ModelStateChanged,
     SessionsListed,
+    StreamedText,
     TokenReceived,
 )
 from qwen_tui.screens.confirm_dialog import ConfirmDialog
@@ -34,8 +33,9 @@ from qwen_tui.screens.model_picker import ModelPicker, model_key
 from qwen_tui.screens.session_export import default_export_path, write_export
 from qwen_tui.screens.settings_dialog import SessionSettings, SettingsDialog
 from qwen_tui.screens.text_input_dialog import TextInputDialog
+from qwen_tui.screens.unsaved_dialog import UnsavedChoice, UnsavedDialog, write_session_copy
 from qwen_tui.store import OpenSession, SessionNotFoundError, SessionSummary, StoreError
-from qwen_tui.visible_text import one_line, visible_text
+from qwen_tui.visible_text import copyable_text, one_line, visible_text
 from qwen_tui.widgets.message_list import MessageList
 from qwen_tui.widgets.message_view import MessageView
 from qwen_tui.widgets.prompt_input import PromptInput
@@ -57,6 +57,12 @@ SIDEBAR_MIN_WIDTH = 60
 NARROW_WIDTH = 100
 """Below this width the sidebar gets narrower."""
 RAM_REFRESH_S = 3.0
+SESSIONS_WATCH_S = 2.0
+"""How often the sessions folder is checked for sessions other processes wrote (a stat)."""
+GATHER_S = 0.02
+"""After the first piece of a reply, pieces gather this long before the UI takes them: one
+message per piece keeps the UI and the worker passing the GIL back and forth, which held a
+fast server to ~1,000 pieces a second and kept the UI busy all along."""
 
 
 @dataclass
@@ -66,19 +72,28 @@ class ReplyStream:
     message: Message
     view: MessageView
     cancel: threading.Event = field(default_factory=threading.Event)
+    incoming: StreamedText = field(default_factory=StreamedText)
+    """Pieces the worker sent that the UI has not taken yet."""
     started: float = field(default_factory=time.monotonic)
     first_token_at: float | None = None
     chunks: int = 0
     """Pieces received; the engine sends about one per token."""
     last_live_stats: float = 0.0
-    last_partial_save: float = field(default_factory=time.monotonic)
+    context_before: int | None = None
+    """Tokens the conversation took before this reply (the status bar's ctx while it grows)."""
+    last_partial_save: float | None = None
+    """None until the first piece, which is saved at once."""
     partial_save_failed: bool = False
 
-    def add(self, text: str, now: float) -> None:
+    def add(self, text: str, pieces: int, now: float) -> None:
         self.message.content += text
-        self.chunks += 1
+        self.chunks += pieces
         if self.first_token_at is None:
             self.first_token_at = now
+
+    def partial_save_due(self, now: float) -> bool:
+        last = self.last_partial_save
+        return last is None or now - last >= PARTIAL_SAVE_S
 
     @property
     def ttft_s(self) -> float | None:
@@ -117,12 +132,15 @@ class ChatScreen(Screen[None]):
         """A user message waiting for the model to load."""
         self._editing: Message | None = None
         self._sidebar_wanted = True
+        self.unsaved: Session | None = None
+        """A session whose conversation failed to save (and has not been saved since)."""
+        self._unsaved_error = ""
 
     # ------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
-            yield SessionSidebar(self.app.clock, id="sidebar")
+            yield SessionSidebar(self.app.clock, text_target="#prompt", id="sidebar")
             with Vertical(id="chat"):
                 yield MessageList(id="messages")
                 yield PromptInput(id="prompt")
@@ -166,6 +184,8 @@ class ChatScreen(Screen[None]):
         await self.show_session(self.opened)
         self.set_interval(RAM_REFRESH_S, self._refresh_ram)
         self._refresh_ram()
+        self._sessions_stamp = self._sessions_folder_stamp()
+        self.set_interval(SESSIONS_WATCH_S, self._watch_sessions_folder)
         self.prompt.focus()
 
     def on_resize(self, event: Resize) -> None:
@@ -188,6 +208,21 @@ class ChatScreen(Screen[None]):
         elif self.sidebar.has_focus_within or self.focused is None:
             self.prompt.focus()
 
+    def _sessions_folder_stamp(self) -> int | None:
+        try:
+            return self.app.store.dir.stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def _watch_sessions_folder(self) -> None:
+        """Sessions written by another process (`qwen-tui ask --new-session`, a second
+        qwen-tui) appear in the list: any file added, replaced or removed changes the
+        folder's mtime (saves replace files by renaming)."""
+        stamp = self._sessions_folder_stamp()
+        if stamp != self._sessions_stamp:
+            self._sessions_stamp = stamp
+            self.refresh_sessions()
+
     def _refresh_ram(self) -> None:
         # Whole megabytes: an unchanged value does not redraw the status bar.
         self.status.rss_bytes = self.app.process_rss() >> 20 << 20
@@ -202,6 +237,8 @@ class ChatScreen(Screen[None]):
             self.opened = opened
         self.pending = None
         self._set_editing(None)
+        # The numbers of the session shown before are not this one's.
+        self.status.tok_s = self.status.ttft_s = self.status.context_used = None
         await self.messages_view.show_session(opened.session)
         self.sidebar.mark_current(opened.session.id)
         self._refresh_notice()
@@ -299,6 +336,7 @@ class ChatScreen(Screen[None]):
         summary = message.summary
 
         def rename(title: str | None) -> None:
+            self._back_to_prompt()
             if title is None:
                 return
             is_current = summary.id == self.session.id
@@ -321,6 +359,7 @@ class ChatScreen(Screen[None]):
         question = f"Delete “{title}” ({summary.message_count} messages)? This removes its file."
 
         async def delete(confirmed: bool | None) -> None:
+            self._back_to_prompt()
             if confirmed:
                 await self._delete_session(summary.id, title)
 
@@ -340,6 +379,11 @@ class ChatScreen(Screen[None]):
             return
         await self.show_session(self.app.open_new_session())
 
+    def _back_to_prompt(self) -> None:
+        """After a dialog or a sidebar action the keyboard belongs to the prompt again: the
+        next sentence typed must not land on the list's commands."""
+        self.prompt.focus()
+
     def _lock_new_session(self, session: Session) -> None:
         """Lock the shown session before its first save (new sessions start unlocked)."""
         opened = self.opened
@@ -356,15 +400,31 @@ class ChatScreen(Screen[None]):
             self.notify(str(error), title="Could not open the session", severity="error")
             return None
 
-    def _save(self, session: Session, failure: str = "Could not save the session") -> bool:
+    def _save(
+        self,
+        session: Session,
+        failure: str = "Could not save the session",
+        *,
+        conversation: bool = False,
+    ) -> bool:
+        """Save `session`, or say why not. `conversation`: what failed to save exists only
+        in memory now (a reply), so quitting must not lose it silently."""
         try:
             self._lock_new_session(session)
             self.app.store.save(session)
         except StoreError as error:
             log.warning("save failed: %s", error)
             self.notify(str(error), title=failure, severity="error", timeout=10)
+            if conversation:
+                self._set_unsaved(session, str(error))
             return False
+        if session is self.unsaved:
+            self._set_unsaved(None)
         return True
+
+    def _set_unsaved(self, session: Session | None, error: str = "") -> None:
+        self.unsaved, self._unsaved_error = session, error
+        self.status.unsaved = session is not None
 
     # ------------------------------------------------------------ sending
 
@@ -443,9 +503,12 @@ class ChatScreen(Screen[None]):
         view.start_streaming()
         self.messages_view.follow()
         self._streaming = streaming = ReplyStream(reply, view)
+        streaming.context_before = self.status.context_used
         self.status.state = "generating"
         self.status.tok_s = self.status.ttft_s = None
-        self.app.generate_reply(engine, conversation, self.session.settings, streaming.cancel, self)
+        self.app.generate_reply(
+            engine, conversation, self.session.settings, streaming.cancel, self, streaming.incoming
+        )
 
     def _clear_pending(self) -> None:
         if self.pending is not None:
@@ -456,18 +519,30 @@ class ChatScreen(Screen[None]):
 
     def on_token_received(self, message: TokenReceived) -> None:
         streaming = self._streaming
-        if streaming is None:
+        if streaming is None or message.text is not streaming.incoming:
             return  # a late piece of a reply already stopped by quitting
+        if streaming.chunks:
+            self.set_timer(GATHER_S, lambda: self._take_pieces(streaming))
+        else:
+            self._take_pieces(streaming)  # the first piece at once (TTFT)
+
+    def _take_pieces(self, streaming: ReplyStream) -> None:
+        text, pieces = streaming.incoming.take()
+        if not pieces or streaming is not self._streaming:
+            return
         now = time.monotonic()
-        streaming.add(message.text, now)
+        first = streaming.chunks == 0
+        streaming.add(text, pieces, now)
         if streaming.view.is_attached:
-            streaming.view.append(message.text)
-        if streaming.chunks == 1:
+            streaming.view.append(text)
+        if first:
             self.status.ttft_s = streaming.ttft_s
         if now - streaming.last_live_stats >= LIVE_STATS_S:
             streaming.last_live_stats = now
             self.status.tok_s = streaming.tok_s(now)
-        if now - streaming.last_partial_save >= PARTIAL_SAVE_S:
+            if streaming.context_before is not None:  # a piece is about one token
+                self.status.context_used = streaming.context_before + streaming.chunks
+        if streaming.partial_save_due(now):  # on the UI thread, but never after a render
             streaming.last_partial_save = now
             self._save_partial(streaming)
 
@@ -475,11 +550,17 @@ class ChatScreen(Screen[None]):
         try:
             self.app.store.save(self.session)
         except StoreError as error:
+            self._set_unsaved(self.session, str(error))
             if not streaming.partial_save_failed:  # tell once per reply, not every 2 s
                 streaming.partial_save_failed = True
                 self.notify(str(error), title="Could not save the reply", severity="error")
+            return
+        if self.unsaved is self.session:
+            self._set_unsaved(None)
 
     async def on_generation_finished(self, message: GenerationFinished) -> None:
+        if self._streaming is not None:
+            self._take_pieces(self._streaming)  # the last pieces may still be gathering
         streaming, self._streaming = self._streaming, None
         if streaming is None:
             return
@@ -487,14 +568,15 @@ class ChatScreen(Screen[None]):
         streaming.message.stats = stats
         streaming.message.incomplete = False
         self.session.updated = time.time()
-        if streaming.view.is_attached:
-            await streaming.view.finish()
+        # Saved before the final render, which can take a while for a long reply.
+        self._save(self.session, "Could not save the reply", conversation=True)
         self._show_final_stats(stats)
         if stats.stop_reason is StopReason.ERROR:
             error = one_line(stats.error or "unknown error")
             self.notify(error, title="Generation failed", severity="error", timeout=10)
-        self._save(self.session, "Could not save the reply")
         self.refresh_sessions()
+        if streaming.view.is_attached:
+            await streaming.view.finish()
 
     def _show_final_stats(self, stats: GenerationStats) -> None:
         status = self.status
@@ -506,18 +588,26 @@ class ChatScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop":
-            # Without a reply to stop, escape goes on to the focused widget / dialogs.
-            return self.generating
+            # Without a reply to stop or an edit to leave, escape goes on to the focused
+            # widget / dialogs.
+            editing = self._editing is not None and self.focused is self.prompt
+            return self.generating or editing
         return True
 
     def action_stop(self) -> None:
-        """Ask the engine to stop; the partial reply arrives as a STOPPED GenerationFinished."""
+        """Ask the engine to stop; the partial reply arrives as a STOPPED GenerationFinished.
+        While editing the last message instead, leave the edit (the prompt is emptied)."""
         if self._streaming is not None:
             self._streaming.cancel.set()
             self.status.state = "stopping"
+        elif self._editing is not None:
+            self._set_editing(None)
+            self.prompt.clear()
 
     def stop_and_save(self) -> None:
         """Before quitting: stop the reply and save what there is, marked stopped."""
+        if self._streaming is not None:
+            self._take_pieces(self._streaming)
         streaming, self._streaming = self._streaming, None
         if streaming is None:
             return
@@ -526,7 +616,69 @@ class ChatScreen(Screen[None]):
         streaming.message.stats = GenerationStats(
             generated_tokens=streaming.chunks, stop_reason=StopReason.STOPPED
         )
-        self._save(self.session, "Could not save the reply")
+        self._save(self.session, "Could not save the reply", conversation=True)
+
+    # ------------------------------------------------------------ quitting
+
+    def ready_to_quit(self) -> bool:
+        """Stop the reply and save; True when nothing would be lost by quitting now.
+        Otherwise ask what to do with the unsaved session (the answer may quit the app)."""
+        self.stop_and_save()
+        if isinstance(self.app.screen, UnsavedDialog):
+            return False  # already asking
+        unsaved = self.unsaved
+        if unsaved is None or self._save(unsaved, "Still could not save", conversation=True):
+            return True
+        self._ask_about_unsaved()
+        return False
+
+    def _ask_about_unsaved(self) -> None:
+        assert self.unsaved is not None
+        title = one_line(self.unsaved.title) or "New session"
+        self.app.push_screen(UnsavedDialog(title, self._unsaved_error), self._unsaved_answer)
+
+    def _unsaved_answer(self, choice: UnsavedChoice | None) -> None:
+        session = self.unsaved
+        if session is None or choice == "quit":
+            self.app.exit(0)
+        elif choice is None:
+            self._back_to_prompt()
+        elif choice == "retry":
+            if self._save(session, "Still could not save", conversation=True):
+                self.app.exit(0)
+            else:
+                self._ask_about_unsaved()
+        else:
+            self._write_unsaved_elsewhere(session, choice)
+
+    def _write_unsaved_elsewhere(self, session: Session, choice: UnsavedChoice) -> None:
+        """Save a copy (the session file's format) or export Markdown, then quit."""
+        if choice == "export":
+            title, default = "Export as Markdown to", default_export_path(session, Path.cwd())
+        else:
+            title, default = "Save a copy of the session to", Path.cwd() / f"{session.id}.json"
+
+        def chosen(answer: str | None) -> None:
+            if answer is None:
+                self._ask_about_unsaved()
+                return
+            path = Path(answer).expanduser()
+            path = path if path.is_absolute() else Path.cwd() / path
+            try:
+                if path.exists():
+                    raise FileExistsError(17, "exists already: choose another name")
+                if choice == "export":
+                    write_export(session, path)
+                else:
+                    write_session_copy(session, path)
+            except OSError as error:
+                reason = f"{path}: {error.strerror or error}"
+                self.notify(reason, title="Could not write it there", severity="error")
+                self._ask_about_unsaved()
+                return
+            self.app.exit(0)
+
+        self.app.push_screen(TextInputDialog(title, str(default)), chosen)
 
     # ------------------------------------------------------------ model
 
@@ -572,6 +724,7 @@ class ChatScreen(Screen[None]):
         current = model_key(self.app.model) if self.app.model else None
 
         def switch(name: str | None) -> None:
+            self._back_to_prompt()
             if name is None or (name == current and self.app.model_state == "ready"):
                 return
             chosen = next((m for m in models if model_key(m) == name), None)
@@ -608,16 +761,14 @@ class ChatScreen(Screen[None]):
         self._set_editing(last_user)
         self.prompt.set_prompt(last_user.content)
 
-    @on(TextArea.Changed, "#prompt")
-    def _prompt_changed(self) -> None:
-        if self._editing is not None and not self.prompt.text:
-            self._set_editing(None)  # emptied: no longer an edit of the last message
-
     def _set_editing(self, message: Message | None) -> None:
         self._editing = message
         prompt = self.query_one(PromptInput)
         prompt.set_class(message is not None, "-editing")
-        prompt.border_title = "editing your last message: enter resends" if message else None
+        # Emptying the prompt keeps the edit (ctrl+u and a new text replace the turn too);
+        # escape leaves it.
+        hint = "editing your last message: enter resends, escape cancels"
+        prompt.border_title = hint if message else None
 
     def action_settings(self) -> None:
         session = self.session
@@ -625,6 +776,7 @@ class ChatScreen(Screen[None]):
         self.app.push_screen(dialog, lambda result: self._apply_settings(session, result))
 
     def _apply_settings(self, session: Session, result: SessionSettings | None) -> None:
+        self._back_to_prompt()
         if result is None:
             return
         old = (session.system_prompt, session.settings)
@@ -647,14 +799,17 @@ class ChatScreen(Screen[None]):
                 self.notify("No answer to copy yet.")
                 return
             text = answers[-1].content
+        text, removed = copyable_text(text)
         self.app.copy_to_clipboard(text)
-        self.notify(f"Copied {len(text)} characters to the clipboard.")
+        note = f" ({removed} control characters left out)" if removed else ""
+        self.notify(f"Copied {len(text)} characters to the clipboard{note}.")
 
     def action_export(self) -> None:
         session = self.session
         default = default_export_path(session, Path.cwd())
 
         def chosen(answer: str | None) -> None:
+            self._back_to_prompt()
             if answer is None:
                 return
             path = Path(answer).expanduser()

@@ -6,20 +6,23 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from qwen_tui.screens.key_safe_modal import KeySafeModal
 from qwen_tui.visible_text import visible_text
 
 
-class ConfirmDialog(ModalScreen[bool]):
+class ConfirmDialog(KeySafeModal[bool]):
+    """The default (enter, escape, focus) is "no"; keys typed before the question was on
+    screen answer nothing (see KeySafeModal)."""
+
     BINDINGS = [  # noqa: RUF012
         Binding("y", "answer(True)", "Yes", show=False),
         Binding("n,escape", "answer(False)", "No", show=False),
     ]
 
     def __init__(self, title: str, question: str, confirm_label: str = "Yes") -> None:
-        super().__init__(classes="dialog")
+        super().__init__()
         self._title = title
         self._question = question
         self._confirm_label = confirm_label
@@ -38,7 +41,7 @@ class ConfirmDialog(ModalScreen[bool]):
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "confirm")
+        self.answer(event.button.id == "confirm")
 
     def action_answer(self, answer: bool) -> None:
-        self.dismiss(answer)
+        self.answer(answer)

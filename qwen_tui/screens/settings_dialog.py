@@ -74,6 +74,12 @@ class SettingsDialog(ModalScreen[SessionSettings | None]):
                 yield Button("Save", variant="primary", id="save", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
 
+    def on_mount(self) -> None:
+        # Textual's auto-focus would pick the scrolling container: typed text went nowhere.
+        prompt = self.query_one("#system-prompt", TextArea)
+        prompt.focus()
+        prompt.move_cursor(prompt.document.end)
+
     @on(Button.Pressed, "#save")
     def action_save(self) -> None:
         values: dict[str, object] = {}

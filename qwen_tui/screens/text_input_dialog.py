@@ -10,6 +10,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from qwen_tui.visible_text import one_line, visible_text
+from qwen_tui.widgets.keys_in_order import KeysInOrder
+
+
+class DialogInput(KeysInOrder, Input):
+    """The dialog's line: backspaces typed in a burst apply where they were typed."""
 
 
 class TextInputDialog(ModalScreen[str | None]):
@@ -24,7 +29,7 @@ class TextInputDialog(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box"):
             yield Static(visible_text(self._title), classes="dialog-title", markup=False)
-            yield Input(one_line(self._value), id="dialog-input", compact=True)
+            yield DialogInput(one_line(self._value), id="dialog-input", compact=True)
             hint = self._hint or "enter to confirm, escape to cancel"
             yield Static(visible_text(hint), classes="dialog-hint", markup=False)
 

@@ -34,6 +34,7 @@ class MessageList(VerticalScroll):
         """Show tokens, TTFT and tok/s under replies (config [ui].show_stats)."""
 
     def compose(self):
+        # Messages go between #older-messages and #notice, in the session's order.
         yield Static(id="system-line", markup=False)
         yield Static(id="older-messages", markup=False)
         yield Static(id="notice", markup=False)
@@ -56,7 +57,8 @@ class MessageList(VerticalScroll):
             await self.query_children(MessageView).remove()
             self.refresh_system_line()
             self._refresh_older_line()
-            await self.mount_all([self._view(m) for m in session.messages[self._first_shown :]])
+            views = [self._view(m) for m in session.messages[self._first_shown :]]
+            await self.mount_all(views, before="#notice")  # where add() puts new ones
         self.anchor()
         self.call_after_refresh(self._fill_screen)
 

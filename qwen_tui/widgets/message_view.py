@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.timer import Timer
 from textual.widgets import Markdown, Static
@@ -29,6 +30,36 @@ taken from the model's threads on a small machine (2 cores, 2 compute threads). 
 parses the new Markdown, mounts blocks and lays the screen out again: measured 6-11 ms on
 the bench's 120x40 screen, more as the reply and the session grow. With that cost updates
 are spaced out (StreamPacer); per-token updates cost 5-13 % of the decode speed."""
+RENDER_CHARS = 20_000
+RENDER_COST = 200
+"""How much of a message is rendered as Markdown, live and when it ends: at most this many
+characters, and lines plus table cells (`markdown_cost`). Textual's Markdown costs per block
+and per table cell, ~2-10 ms each: 20,000 short paragraphs froze the UI for minutes, a
+200x500 table took gigabytes. The rest is counted under the rendered part and shown as
+plain text on demand, RENDER_CHARS at a time (a TextArea or Log of 500 KB takes seconds)."""
+
+
+def markdown_cost(text: str) -> int:
+    """Roughly what rendering `text` costs: a block per line, a cell per `|`."""
+    return text.count("\n") + text.count("|")
+
+
+def rendered_part(text: str, chars: int = RENDER_CHARS, cost: int = RENDER_COST) -> str:
+    """The head of `text` within both budgets, cut at a line end (a cut inside a table row
+    reads worse); a first line longer than the cost budget is still shown, as far as
+    `chars` allows."""
+    if len(text) <= chars and markdown_cost(text) <= cost:
+        return text
+    head = text[: max(chars, 0)]
+    end = spent = 0
+    while (line_end := head.find("\n", end)) >= 0:
+        spent += 1 + head.count("|", end, line_end)
+        if spent > cost and end > 0:
+            break
+        end = line_end + 1
+    if end == 0 and "\n" not in head:
+        return head  # one long line (the cost of a line is its wrapping, bounded by chars)
+    return head[:end]
 
 
 def stats_line(stats: GenerationStats | None) -> str:
@@ -77,6 +108,10 @@ class StreamPacer:
 class MessageView(Vertical, can_focus=True):
     """A user or assistant message; an assistant reply can be streamed into it."""
 
+    BINDINGS = [  # noqa: RUF012
+        Binding("enter", "show_more", "Show more", show=False),
+    ]
+
     def __init__(self, message: Message, *, show_stats: bool = True) -> None:
         super().__init__(classes=f"-{message.role}")
         self.message = message
@@ -87,10 +122,19 @@ class MessageView(Vertical, can_focus=True):
         self._flush_timer: Timer | None = None
         self._pacer = StreamPacer()
         self._pending = False
+        self._rendered = 0
+        """Characters of the content shown so far (as Markdown, then as plain parts)."""
+        self._spent = 0
+        """The markdown_cost of what the Markdown widget got."""
+        self._capped = False
+        """The rendered part reached its budget while streaming: the rest is only counted."""
 
     def compose(self) -> ComposeResult:
         yield Static(ROLE_LABELS.get(self.message.role, self.message.role), classes="role")
-        yield Markdown(visible_text(self.message.content), classes="body")
+        head = rendered_part(self.message.content)
+        self._rendered, self._spent = len(head), markdown_cost(head)
+        yield Markdown(visible_text(head), classes="body")
+        yield Static(classes="more", markup=False)
         yield Static(classes="footer", markup=False)
 
     @property
@@ -103,15 +147,25 @@ class MessageView(Vertical, can_focus=True):
         self.refresh_footer()
 
     def append(self, text: str) -> None:
-        """Add a streamed piece; it is shown with the others at the next flush."""
+        """Add a streamed piece (already in `message.content`); it is shown with the others
+        at the next flush."""
         self._streaming = True
-        self._unwritten += text
+        if not self._capped and self._rendered + len(self._unwritten) < RENDER_CHARS:
+            self._unwritten += text  # (beyond RENDER_CHARS it would be cut anyway)
         if self._flush_timer is None:
             self._flush_timer = self.set_timer(self._pacer.next_interval(), self._flush)
 
     async def _flush(self) -> None:
         self._flush_timer = None
         text, self._unwritten = self._unwritten, ""
+        if text and not self._capped:
+            part = rendered_part(text, RENDER_CHARS - self._rendered, RENDER_COST - self._spent)
+            self._capped = len(part) < len(text)
+            text = part
+        self._rendered += len(text)
+        self._spent += markdown_cost(text)
+        self._capped = self._capped or self._rendered < len(self.message.content)
+        self._refresh_more()
         if not text:
             return
         if self._stream is None:
@@ -128,8 +182,35 @@ class MessageView(Vertical, can_focus=True):
         if self._stream is not None:
             await self._stream.stop()
             self._stream = None
-        await self.body.update(visible_text(self.message.content))
+        head = rendered_part(self.message.content)
+        self._rendered, self._spent = len(head), markdown_cost(head)
+        await self.query_children(".rest").remove()
+        await self.body.update(visible_text(head))
         self.refresh_footer()
+
+    def _refresh_more(self) -> None:
+        more = self.query_one(".more", Static)
+        hidden = len(self.message.content) - self._rendered
+        more.display = hidden > 0
+        if hidden > 0:
+            more.update(
+                f"▼ {hidden:,} more characters not shown here"
+                + ("" if self._streaming else ": enter on this message shows the next part")
+            )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "show_more":  # only for a long message, once it is complete
+            return not self._streaming and len(self.message.content) > self._rendered
+        return True
+
+    async def action_show_more(self) -> None:
+        """The next part of a long message, as plain text (cheap to draw, whatever it is)."""
+        rest = self.message.content[self._rendered :]
+        part = rendered_part(rest, RENDER_CHARS, cost=len(rest)) or rest[:RENDER_CHARS]
+        self._rendered += len(part)
+        shown = Static(visible_text(part.rstrip("\n")), classes="rest", markup=False)
+        await self.mount(shown, before=self.query_one(".more", Static))
+        self._refresh_more()
 
     def set_pending(self, pending: bool) -> None:
         """Show that this prompt waits for the model to load."""
@@ -137,6 +218,7 @@ class MessageView(Vertical, can_focus=True):
         self.refresh_footer()
 
     def refresh_footer(self) -> None:
+        self._refresh_more()
         footer = self.query_one(".footer", Static)
         text = self._footer()
         footer.update(text)

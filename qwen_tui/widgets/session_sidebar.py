@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -16,6 +16,7 @@ from textual.timer import Timer
 from textual.widgets import Input, ListItem, ListView, Static
 
 from qwen_tui.visible_text import one_line
+from qwen_tui.widgets.keys_in_order import KeysInOrder
 
 if TYPE_CHECKING:
     from qwen_tui.store import SessionSummary
@@ -54,27 +55,57 @@ class SessionItem(ListItem):
         return Text(one_line(self.summary.title) or "(untitled)")
 
     def _when(self, now: float) -> str:
-        return f"{relative_time(self.summary.updated, now)} · {self.summary.message_count} msgs"
+        count = self.summary.message_count
+        return (
+            f"{relative_time(self.summary.updated, now)} · {count} msg{'' if count == 1 else 's'}"
+        )
 
     def update(self, summary: SessionSummary, now: float) -> None:
         old, self.summary = self.summary, summary
         if summary.title != old.title:
-            self.query_one(".title", Static).update(self._title())
+            for title in self.query(".title").results(Static):
+                title.update(self._title())
         self.refresh_time(now)
 
     def refresh_time(self, now: float) -> None:
-        self.query_one(".when", Static).update(self._when(now))
+        # The row may be mid-removal (the list was rebuilt) when the minute timer fires.
+        for when in self.query(".when").results(Static):
+            when.update(self._when(now))
 
 
 class SessionList(ListView):
-    """The list part; its keys act on the highlighted session."""
+    """The list part; its keys act on the highlighted session.
+
+    No printable key is a command here: a user who thinks the prompt has focus types a
+    sentence, and "today" once meant delete + yes. Printable keys go on to the prompt
+    (`text_target`) instead; the commands are keys nobody types by accident.
+    """
 
     BINDINGS = [  # noqa: RUF012 (Textual reads class-level BINDINGS)
-        Binding("r", "rename", "Rename", id="sidebar.rename"),
-        Binding("d,delete", "delete", "Delete", id="sidebar.delete"),
-        Binding("n", "new", "New", id="sidebar.new"),
-        Binding("slash", "search", "Search", id="sidebar.search"),
+        Binding("f2", "rename", "Rename", id="sidebar.rename"),
+        Binding("delete,ctrl+d", "delete", "Delete", id="sidebar.delete"),
+        Binding("insert", "new", "New", id="sidebar.new"),
+        Binding("ctrl+f", "search", "Search", id="sidebar.search"),
+        Binding("escape", "leave", "Back to the prompt", show=False),
     ]
+
+    def __init__(self, text_target: str, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.text_target = text_target
+        """Selector of the widget printable keys go to (the prompt)."""
+
+    def _on_key(self, event: events.Key) -> None:
+        if event.is_printable:
+            # Our bindings run after this handler (they bubble to the app): stopping the
+            # key here means no printable key can ever reach a list command.
+            event.stop()
+            event.prevent_default()
+            target = self.screen.query_one(self.text_target)
+            self.screen.set_focus(target)
+            target.post_message(events.Key(event.key, event.character))
+
+    def action_leave(self) -> None:
+        self.screen.set_focus(self.screen.query_one(self.text_target))
 
     @property
     def highlighted_summary(self) -> SessionSummary | None:
@@ -94,6 +125,17 @@ class SessionList(ListView):
 
     def action_search(self) -> None:
         self.screen.query_one("#session-search").focus()
+
+
+class SearchBox(KeysInOrder, Input):
+    """The search box; escape clears the search and goes back to the prompt."""
+
+    BINDINGS = [Binding("escape", "leave", "Back to the prompt", show=False)]  # noqa: RUF012
+
+    def action_leave(self) -> None:
+        self.value = ""
+        sidebar = self.query_ancestor(SessionSidebar)
+        self.screen.set_focus(self.screen.query_one(sidebar.text_target))
 
 
 class SessionSidebar(Vertical):
@@ -118,15 +160,20 @@ class SessionSidebar(Vertical):
             super().__init__()
             self.query = query
 
-    def __init__(self, clock: Callable[[], float], *, id: str | None = None) -> None:
+    def __init__(
+        self, clock: Callable[[], float], *, text_target: str, id: str | None = None
+    ) -> None:
+        """`text_target`: selector of the widget that gets what is typed in the list, and
+        focus back when the search box or the list is left with escape."""
         super().__init__(id=id)
         self._clock = clock
+        self.text_target = text_target
         self._search_timer: Timer | None = None
         self.current_id: str | None = None
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="/ search sessions", id="session-search", compact=True)
-        yield SessionList(id="session-list")
+        yield SearchBox(placeholder="ctrl+f search sessions", id="session-search", compact=True)
+        yield SessionList(self.text_target, id="session-list")
 
     def on_mount(self) -> None:
         self.set_interval(60, self._refresh_times)  # relative times age; once a minute is enough

@@ -35,9 +35,39 @@ class StatusBar(Widget):
     context_used: reactive[int | None] = reactive(None)
     context_size: reactive[int] = reactive(0)
     rss_bytes: reactive[int] = reactive(0)
+    unsaved: reactive[bool] = reactive(False)
+    """A save of the conversation failed and has not succeeded since."""
 
     def render(self) -> Text:
+        """The model on the left; when the line is too narrow, the model's name is shortened
+        first, then the numbers least needed (TTFT, then tok/s) are left out."""
+        state = Text()
+        if self.state != "none":
+            state.append(" │ ")
+            state.append(self.state, style=STATE_STYLES.get(self.state, ""))
+        if self.unsaved:
+            state.append(" │ ")
+            state.append("unsaved", style="bold reverse")
+        numbers = self._numbers()
+        width = self.size.width or 200
+        for droppable in ("ttft", "tok/s"):
+            if len(self._model()) + len(state) + self._length(numbers) <= width:
+                break
+            numbers.pop(droppable, None)
+        model = self._model()
+        room = width - len(state) - self._length(numbers)
+        if len(model) > room:
+            model.truncate(max(room, 8), overflow="ellipsis")
         text = Text(no_wrap=True, overflow="ellipsis")
+        text.append_text(model)
+        text.append_text(state)
+        for part in numbers.values():
+            text.append(" │ ")
+            text.append(part)
+        return text
+
+    def _model(self) -> Text:
+        text = Text()
         if self.model_name:
             text.append(one_line(self.model_name), style="bold")
             if self.low_bit:
@@ -46,22 +76,22 @@ class StatusBar(Widget):
             text.append("no model installed", style="bold")
         else:
             text.append("no model", style="bold")
-        if self.state != "none":
-            text.append(" │ ")
-            text.append(self.state, style=STATE_STYLES.get(self.state, ""))
-        for part in self._numbers():
-            text.append(" │ ")
-            text.append(part)
         return text
 
-    def _numbers(self) -> list[str]:
-        parts = []
+    @staticmethod
+    def _length(numbers: dict[str, str]) -> int:
+        return sum(len(" │ ") + len(part) for part in numbers.values())
+
+    def _numbers(self) -> dict[str, str]:
+        parts = {}
         if self.tok_s is not None:
-            parts.append(f"{self.tok_s:.1f} tok/s")
+            parts["tok/s"] = f"{self.tok_s:.1f} tok/s"
         if self.ttft_s is not None:
-            parts.append(f"TTFT {self.ttft_s:.2f} s")
+            parts["ttft"] = f"TTFT {self.ttft_s:.2f} s"
         if self.context_used is not None and self.context_size:
-            parts.append(f"ctx {self.context_used}/{self.context_size}")
+            used, size = self.context_used, self.context_size
+            # More than fits: the oldest turns are left out of the prompt, not a bigger window.
+            parts["ctx"] = f"ctx {used}/{size}" if used <= size else f"ctx >{size}"
         if self.rss_bytes:
-            parts.append(f"RAM {format_bytes(self.rss_bytes)}")
+            parts["ram"] = f"RAM {format_bytes(self.rss_bytes)}"
         return parts

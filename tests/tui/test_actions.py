@@ -82,6 +82,18 @@ async def test_copy_last_answer_or_the_focused_message(make_app):
         assert app.clipboard == "the question"
 
 
+async def test_copy_leaves_out_control_characters_and_says_so(make_app):
+    # Pasted raw into a shell, ESC[201~ ends bracketed paste and the CR runs the command.
+    hostile = "ok\x1b[201~echo PWNED > file\r\x07\x9b2J done"
+    app = make_app(FakeEngine(hostile))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await chat(pilot, "the question")
+        await pilot.press("ctrl+y")
+        assert app.clipboard == "ok[201~echo PWNED > file\n2J done"
+        assert any("3 control characters left out" in str(n.message) for n in app._notifications)
+
+
 async def test_export_writes_markdown_and_reports_the_path(make_app, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     app = make_app(FakeEngine("Use `ls -la`."))

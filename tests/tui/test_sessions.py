@@ -117,7 +117,7 @@ async def test_sidebar_search_filters_by_title_and_message_text(make_app, paths)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
         await focus_list(pilot)
-        await pilot.press("slash")
+        await pilot.press("ctrl+f")
         assert isinstance(app.focused, Input)
         await pilot.press(*"rust")
         await pilot.pause(0.3)
@@ -143,7 +143,7 @@ async def test_rename_from_the_sidebar(make_app, paths):
         await settle(app, pilot)
         session_list = await focus_list(pilot)
         session_list.index = 1
-        await pilot.press("r")
+        await pilot.press("f2")
         await pilot.pause()
         dialog_input = app.screen.query_one("#dialog-input", Input)
         assert dialog_input.value == "old name"
@@ -166,13 +166,15 @@ async def test_delete_asks_first_and_really_removes_the_file(make_app, paths):
         await settle(app, pilot)
         session_list = await focus_list(pilot)
         session_list.index = 1
-        await pilot.press("d")
+        await pilot.press("delete")
         await pilot.pause()
         await pilot.press("escape")  # cancel: nothing happens
         await settle(app, pilot)
         assert path.exists()
+        assert app.focused is app.chat_screen.prompt  # every dialog gives the keys back
+        session_list = await focus_list(pilot)
         session_list.index = 1
-        await pilot.press("d")
+        await pilot.press("ctrl+d")
         await pilot.pause()
         await pilot.press("y")
         await settle(app, pilot)
@@ -191,7 +193,9 @@ async def test_deleting_the_open_session_shows_a_new_one(make_app, paths):
         doomed = app.chat_screen.session.id
         session_list = await focus_list(pilot)
         session_list.index = 0
-        await pilot.press("d", "y")
+        await pilot.press("delete")
+        await pilot.pause()
+        await pilot.press("y")
         await settle(app, pilot)
         assert not app.store.path_for(doomed).exists()
         assert app.chat_screen.session.id != doomed
@@ -323,3 +327,99 @@ async def test_a_new_session_leaves_no_files_until_its_first_message(make_app, p
         session_id = app.chat_screen.session.id
         assert app.store.path_for(session_id).exists()
         assert app.store.holder(session_id) is not None  # locked from its first save
+
+
+async def test_a_burst_of_delete_y_enter_deletes_nothing(make_app, paths):
+    from textual import events
+
+    store = SessionStore(paths.sessions_dir)
+    doomed = make_session("delete me", "q", "a")
+    store.save(doomed)
+    app = make_app(FakeEngine())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        session_list = await focus_list(pilot)
+        session_list.index = 1
+        for key, character in (("delete", None), ("y", "y"), ("enter", "\r")):  # one burst
+            app._driver.send_message(events.Key(key, character))
+        await settle(app, pilot)
+        await pilot.pause(0.2)
+        assert store.path_for(doomed.id).exists()
+
+
+async def test_the_confirmation_ignores_keys_typed_before_it_was_drawn(make_app):
+    from textual import events
+
+    from qwen_tui.screens.confirm_dialog import ConfirmDialog
+
+    app = make_app(FakeEngine())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        answers: list[bool | None] = []
+        app.push_screen(ConfirmDialog("Delete", "Sure?", "Delete"), answers.append)
+        app._driver.send_message(events.Key("y", "y"))  # typed before the first frame
+        await settle(app, pilot)
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, ConfirmDialog) and answers == []
+        await pilot.press("enter")  # the default is no
+        assert answers == [False]
+        app.push_screen(ConfirmDialog("Delete", "Sure?", "Delete"), answers.append)
+        await settle(app, pilot)
+        await pilot.press("y")  # a deliberate yes, once it is on screen
+        assert answers == [False, True]
+
+
+async def test_escape_leaves_the_search_box_and_the_list_for_the_prompt(make_app, paths):
+    store = SessionStore(paths.sessions_dir)
+    store.save(make_session("Pasta", "q", "a"))
+    store.save(make_session("Rust", "q", "a"))
+    app = make_app(FakeEngine())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await focus_list(pilot)
+        await pilot.press("ctrl+f", *"rust")
+        await pilot.pause(0.3)
+        await settle(app, pilot)
+        assert rows(app) == ["Rust"]
+        await pilot.press("escape")  # clears the search, back to the prompt
+        await pilot.pause(0.3)
+        await settle(app, pilot)
+        assert app.focused is app.chat_screen.prompt
+        assert len(rows(app)) == 3
+        await focus_list(pilot)
+        await pilot.press("escape")
+        assert app.focused is app.chat_screen.prompt
+
+
+async def test_rename_and_its_cancel_give_the_keys_back_to_the_prompt(make_app, paths):
+    store = SessionStore(paths.sessions_dir)
+    saved = make_session("old name", "q", "a")
+    store.save(saved)
+    app = make_app(FakeEngine())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        for keys in (("escape",), ("enter",)):
+            session_list = await focus_list(pilot)
+            session_list.index = 1
+            await pilot.press("f2")
+            await pilot.pause()
+            await pilot.press(*keys)
+            await settle(app, pilot)
+            assert app.focused is app.chat_screen.prompt
+            await pilot.press(*"so")
+            assert app.chat_screen.prompt.text == "so"
+            app.chat_screen.prompt.clear()
+        assert store.load(saved.id).title == "old name"
+
+
+def test_a_row_without_its_widgets_yet_or_any_more_updates_without_error(paths):
+    # The minute timer fired while the list was being rebuilt: NoMatches '.when' crashed it.
+    from qwen_tui.store import SessionSummary
+
+    summary = SessionSummary("x", "title", 0.0, 0.0, 1, "", paths.sessions_dir / "x.json")
+    row = SessionItem(summary, now=60.0, current=False)
+    assert row._when(60.0) == "1 min ago · 1 msg"
+    row.refresh_time(120.0)
+    row.update(SessionSummary("x", "new", 0.0, 0.0, 2, "", summary.path), 180.0)
+    assert row.summary.title == "new"
+    assert row._when(60.0) == "1 min ago · 2 msgs"

@@ -84,7 +84,7 @@ class Showcase(App[None]):
 
     def compose(self) -> ComposeResult:
         with Horizontal():
-            yield SessionSidebar(self.clock, id="sidebar")
+            yield SessionSidebar(self.clock, text_target="#messages", id="sidebar")
             yield Vertical(id="messages")
 
 

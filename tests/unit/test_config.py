@@ -155,7 +155,7 @@ show_stats = false
 sidebar = false
 
 [keys]
-"session.new" = "ctrl+t,f2"
+"session.new" = "ctrl+t,f3"
 "app.quit" = "ctrl+c"
 """,
     )
@@ -167,7 +167,7 @@ sidebar = false
     assert isinstance(config.generation.top_p, float)
     assert config.hub == HubConfig("http://127.0.0.1:8080/", "", True)
     assert config.ui == UIConfig("nord", False, False)
-    assert config.keys == {"session.new": "ctrl+t,f2", "app.quit": "ctrl+c"}
+    assert config.keys == {"session.new": "ctrl+t,f3", "app.quit": "ctrl+c"}
     assert config.path == path
 
 
@@ -381,6 +381,16 @@ def test_remote_mistakes(tmp_path: Path, text: str, expected: str) -> None:
         ('[keys]\n"session.new" = 5', ':2: [keys]."session.new": expected a key such as "ctrl+n"'),
         ('[keys]\n"session.new" = ""', ':2: [keys]."session.new": expected a key'),
         ('[keys]\n"session.new" = "ctrl+n,"', ':2: [keys]."session.new": expected a key'),
+        # two actions on one key, and list commands on keys that type text
+        (
+            '[keys]\n"session.new" = "f2"',
+            ':2: [keys]."session.new": "f2" is also bound to "sidebar.rename": one key, one action',
+        ),
+        (
+            '[keys]\n"app.help" = "f3"\n"session.export" = "ctrl+n,f3"',
+            ':3: [keys]."session.export": "ctrl+n" is also bound to "session.new"',
+        ),
+        ('[keys]\n"sidebar.delete" = "d"', ':2: [keys]."sidebar.delete": "d" types text'),
         # the line of the key in its own section, not a same-named one earlier
         (
             '[generation]\nsystem_prompt = """\nendpoint = 1\n"""\n[hub]\nendpoint = "ftp://x"',
