@@ -9,8 +9,11 @@ a notification and a log entry.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -20,6 +23,8 @@ import psutil
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.driver import Driver
+from textual.drivers.linux_driver import LinuxDriver
 from textual.message_pump import MessagePump
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
@@ -48,12 +53,20 @@ from qwen_tui.screens.help_screen import HelpScreen
 from qwen_tui.screens.model_picker import ChatModel, model_key
 from qwen_tui.screens.setup_screen import SetupScreen
 from qwen_tui.store import OpenSession, SessionStore, StoreError
+from qwen_tui.terminal_driver import HangUpSafeDriver
 from qwen_tui.visible_text import one_line, visible_text
 from qwen_tui.widgets.session_sidebar import SessionList
 
 log = logging.getLogger(__name__)
 
 EngineFactory = Callable[[InstalledModel], Engine]
+
+EXIT_DEADLINE_S = 1.5
+"""After a hang-up or SIGTERM has saved the session, the process is gone this long after even
+if something holds up the exit (a model load in a worker thread cannot be interrupted, and
+Python waits for worker threads at exit): nothing is left running on a shared server."""
+PARENT_CHECK_S = 0.5
+"""How often to check that the process that started the app is still there."""
 
 # What each rebindable action is called in the help screen and the command palette.
 ACTION_HELP: dict[str, str] = {
@@ -132,7 +145,11 @@ class QwenTuiApp(App[int]):
         self._model_name = model_name
         self._session_id = session_id
         self._handle_signals = handle_signals
-        """Save and exit on SIGTERM/SIGHUP (the real app; tests run in pytest's process)."""
+        """Save and exit on SIGTERM/SIGHUP, a hang-up or the parent going away (the real app;
+        tests run in pytest's process)."""
+        self._parent_pid = os.getppid()
+        self.left_with_the_terminal = False
+        """A hang-up, SIGHUP/SIGTERM or the parent's end is making the app exit."""
         self.engine: Engine | None = None
         self.model: ChatModel | None = None
         self.model_state = "none"
@@ -148,6 +165,10 @@ class QwenTuiApp(App[int]):
             self.theme = config.ui.theme
 
     # ------------------------------------------------------------ start-up
+
+    def get_driver_class(self) -> type[Driver]:
+        driver = super().get_driver_class()
+        return HangUpSafeDriver if driver is LinuxDriver else driver
 
     def get_default_screen(self) -> Screen:
         self.chat_screen = ChatScreen(self._first_session())
@@ -174,16 +195,36 @@ class QwenTuiApp(App[int]):
         if self.config.ui.theme not in self.available_themes:
             self.notify(f"unknown theme {self.config.ui.theme!r}", title="config.toml")
         if self._handle_signals:
-            loop = asyncio.get_running_loop()
-            for signum in (signal.SIGTERM, signal.SIGHUP):
-                loop.add_signal_handler(signum, self._save_and_exit)
+            self._leave_with_the_terminal()
         self._start_first_model()
 
+    def _leave_with_the_terminal(self) -> None:
+        """Save and exit when the user can no longer reach the app: SIGTERM, SIGHUP, the
+        terminal read or written after a hang-up (tmux kill-session or a dropped SSH link
+        need not send SIGHUP), or the parent process gone (re-parented to PID 1)."""
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(signum, self._save_and_exit)
+        if isinstance(self._driver, HangUpSafeDriver):
+            self._driver.call_on_hang_up(self._save_and_exit)
+        self.set_interval(PARENT_CHECK_S, self._check_parent)
+
+    def _check_parent(self) -> None:
+        if os.getppid() != self._parent_pid:
+            self._save_and_exit()
+
     def _save_and_exit(self) -> None:
-        """SIGTERM, or SIGHUP (the SSH connection dropped): keep the partial reply, marked
-        stopped, and leave as ctrl+c leaves `qwen-tui ask` (status 130)."""
+        """Keep the partial reply, marked stopped, and leave as ctrl+c leaves `qwen-tui ask`
+        (status 130), within EXIT_DEADLINE_S."""
+        if self.left_with_the_terminal:
+            return
+        self.left_with_the_terminal = True
         if self.chat_screen is not None:
             self.chat_screen.stop_and_save()
+        driver = self._driver
+        if isinstance(driver, HangUpSafeDriver) and driver.terminal_gone():
+            _leave_now(130)  # nothing left to restore on a terminal nobody sees
+        _exit_anyway_after(EXIT_DEADLINE_S, 130)
         self.exit(130)
 
     def _start_first_model(self) -> None:
@@ -442,6 +483,28 @@ class QwenTuiApp(App[int]):
         self.exit(0)
 
 
+def _leave_now(status: int) -> None:
+    """End the process without Textual's shutdown or Python's finalization (the session is
+    saved already; the kernel releases the session lock with the process)."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(status)
+
+
+def _exit_anyway_after(seconds: float, status: int) -> None:
+    """End the process in `seconds` if it is still running then (see EXIT_DEADLINE_S)."""
+
+    def leave() -> None:
+        log.warning("exit took longer than %.1f s: leaving without waiting", seconds)
+        _leave_now(status)
+
+    timer = threading.Timer(seconds, leave)
+    timer.daemon = True
+    timer.start()
+
+
 def run_app(
     config: Config,
     paths: Paths,
@@ -450,8 +513,6 @@ def run_app(
     session_id: str | None = None,
 ) -> int:
     """Run the chat UI until the user quits; the exit status for the CLI."""
-    import sys
-
     try:
         app = QwenTuiApp(
             config, paths, model_name=model_name, session_id=session_id, handle_signals=True
@@ -460,4 +521,9 @@ def run_app(
         print(f"qwen-tui: {error}", file=sys.stderr)
         return 1
     result = app.run()
-    return result if isinstance(result, int) else (app.return_code or 0)
+    status = result if isinstance(result, int) else (app.return_code or 0)
+    if app.left_with_the_terminal:
+        # Python's own finalization tears down torch/bigdl for seconds (measured 2-5 s with
+        # a reply in flight), and a daemon watchdog cannot run during it: leave now.
+        _leave_now(status)
+    return status

@@ -232,6 +232,8 @@ class ChatScreen(Screen[None]):
         self.app.list_sessions(self.sidebar.query_text, self)
 
     async def on_sessions_listed(self, message: SessionsListed) -> None:
+        if self.app.return_code is not None:
+            return  # quitting: the sidebar may be unmounted already
         for problem in message.problems:
             self.notify(problem, title="Damaged session file", severity="warning", timeout=15)
         if message.query != self.sidebar.query_text:
