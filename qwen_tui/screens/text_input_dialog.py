@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -10,6 +10,18 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from qwen_tui.visible_text import one_line, visible_text
+
+
+class OneLineInput(Input):
+    """An Input that takes a paste whole, on one line: Textual's keeps only its first line
+    (of a CR-separated paste, from a terminal) and inserts control characters raw."""
+
+    def _on_paste(self, event: events.Paste) -> None:
+        event.stop()
+        event.prevent_default()
+        text = one_line(event.text)
+        if text:
+            self.replace(text, *self.selection)
 
 
 class TextInputDialog(ModalScreen[str | None]):
@@ -24,7 +36,7 @@ class TextInputDialog(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box"):
             yield Static(visible_text(self._title), classes="dialog-title", markup=False)
-            yield Input(one_line(self._value), id="dialog-input", compact=True)
+            yield OneLineInput(one_line(self._value), id="dialog-input", compact=True)
             hint = self._hint or "enter to confirm, escape to cancel"
             yield Static(visible_text(hint), classes="dialog-hint", markup=False)
 

@@ -6,6 +6,8 @@ import math
 import time
 from collections.abc import Callable
 
+from markdown_it import MarkdownIt
+from markdown_it.rules_core import StateCore
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -45,6 +47,22 @@ def stats_line(stats: GenerationStats | None) -> str:
     if stats.dropped_turns:
         parts.append(f"{stats.dropped_turns} old turns left out")
     return " · ".join(parts)
+
+
+def with_line_breaks() -> MarkdownIt:
+    """Markdown that keeps every line break (a person's message: Markdown would otherwise
+    run lines typed with ctrl+j, or pasted, into one paragraph). Code blocks are untouched."""
+    parser = MarkdownIt("gfm-like")
+    parser.core.ruler.push("hard_breaks", _hard_breaks)
+    return parser
+
+
+def _hard_breaks(state: StateCore) -> None:
+    # markdown-it's `breaks` option only changes its HTML output; Textual reads the tokens.
+    for token in state.tokens:
+        for child in token.children or ():
+            if child.type == "softbreak":
+                child.type = "hardbreak"
 
 
 class StreamPacer:
@@ -90,7 +108,8 @@ class MessageView(Vertical, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield Static(ROLE_LABELS.get(self.message.role, self.message.role), classes="role")
-        yield Markdown(visible_text(self.message.content), classes="body")
+        breaks = with_line_breaks if self.message.role == "user" else None
+        yield Markdown(visible_text(self.message.content), classes="body", parser_factory=breaks)
         yield Static(classes="footer", markup=False)
 
     @property
