@@ -53,6 +53,7 @@ from qwen_tui.screens.help_screen import HelpScreen
 from qwen_tui.screens.model_picker import ChatModel, model_key
 from qwen_tui.screens.setup_screen import SetupScreen
 from qwen_tui.store import OpenSession, SessionStore, StoreError
+from qwen_tui.store.state import AppState, load_state, save_state
 from qwen_tui.terminal_driver import HangUpSafeDriver
 from qwen_tui.visible_text import one_line, visible_text
 from qwen_tui.widgets.session_sidebar import SessionList
@@ -128,6 +129,7 @@ class QwenTuiApp(App[int]):
         *,
         model_name: str | None = None,
         session_id: str | None = None,
+        new_session: bool = False,
         engine_factory: EngineFactory | None = None,
         clock: Callable[[], float] = time.time,
         handle_signals: bool = False,
@@ -144,6 +146,10 @@ class QwenTuiApp(App[int]):
         self._engine_factory = engine_factory or self._load_engine
         self._model_name = model_name
         self._session_id = session_id
+        self._new_session = new_session
+        """--new: start with a new session instead of the one last shown."""
+        self._state = AppState()
+        """What state.toml says (the session last shown, its draft), as last read or written."""
         self._handle_signals = handle_signals
         """Save and exit on SIGTERM/SIGHUP, a hang-up or the parent going away (the real app;
         tests run in pytest's process)."""
@@ -175,13 +181,62 @@ class QwenTuiApp(App[int]):
         return self.chat_screen
 
     def _first_session(self) -> OpenSession:
-        """The --session one if given (read-only if another qwen-tui writes it), else new."""
+        """The --session one if given (read-only if another qwen-tui writes it), a new one
+        with --new, else the one shown when the app last ran (new if it is gone)."""
+        if not self._new_session:
+            self._state = load_state(self.paths.state_file)
         if self._session_id:
             try:
                 return self.store.open(self._session_id)
             except StoreError as error:
                 self.call_later(self.notify, str(error), title="Session", severity="error")
+        elif not self._new_session and self._state.last_session:
+            reopened = self._reopen(self._state.last_session)
+            if reopened is not None:
+                return reopened
         return self.open_new_session()
+
+    def _reopen(self, session_id: str) -> OpenSession | None:
+        try:
+            opened = self.store.open(session_id)
+        except StoreError as error:  # deleted, damaged: start afresh (the sidebar lists it)
+            log.info("not reopening the last session: %s", error)
+            return None
+        if opened.read_only:  # another qwen-tui is in it: a new one rather than a view
+            opened.close()
+            return None
+        return opened
+
+    # ------------------------------------------------------------ where the user left off
+
+    def _state_key(self, session: Session) -> str:
+        """How state.toml names `session`: its id once saved, empty while it is new."""
+        return session.id if self.store.path_for(session.id).exists() else ""
+
+    def draft_for(self, session: Session) -> str:
+        """The prompt left unsent in `session` when the app last ran."""
+        state = self._state
+        return state.draft if state.last_session == self._state_key(session) else ""
+
+    def remember_session(self, session: Session) -> None:
+        """`session` is the one to reopen next time (written only when that changes)."""
+        key = self._state_key(session)
+        if key != self._state.last_session:
+            self._write_state(AppState(last_session=key))
+
+    def _remember_on_leaving(self) -> None:
+        """The session shown now and the prompt's unsent text, for the next start."""
+        screen = self.chat_screen
+        if screen is None or not screen.is_attached:
+            return
+        self._write_state(AppState(self._state_key(screen.session), screen.prompt.text))
+
+    def _write_state(self, state: AppState) -> None:
+        try:
+            save_state(self.paths.state_file, state)
+        except (OSError, ValueError) as error:  # costs the next start a click, no more
+            log.warning("could not save %s: %s", self.paths.state_file, error)
+        self._state = state
 
     def open_new_session(self) -> OpenSession:
         """An empty session with the config's defaults. Not locked (nor saved) yet: the chat
@@ -221,6 +276,7 @@ class QwenTuiApp(App[int]):
         self.left_with_the_terminal = True
         if self.chat_screen is not None:
             self.chat_screen.stop_and_save()
+        self._remember_on_leaving()
         driver = self._driver
         if isinstance(driver, HangUpSafeDriver) and driver.terminal_gone():
             _leave_now(130)  # nothing left to restore on a terminal nobody sees
@@ -480,6 +536,7 @@ class QwenTuiApp(App[int]):
     async def action_quit(self) -> None:
         if self.chat_screen is not None:
             self.chat_screen.stop_and_save()
+        self._remember_on_leaving()
         self.exit(0)
 
 
@@ -511,11 +568,17 @@ def run_app(
     *,
     model_name: str | None = None,
     session_id: str | None = None,
+    new_session: bool = False,
 ) -> int:
     """Run the chat UI until the user quits; the exit status for the CLI."""
     try:
         app = QwenTuiApp(
-            config, paths, model_name=model_name, session_id=session_id, handle_signals=True
+            config,
+            paths,
+            model_name=model_name,
+            session_id=session_id,
+            new_session=new_session,
+            handle_signals=True,
         )
     except StoreError as error:
         print(f"qwen-tui: {error}", file=sys.stderr)

@@ -164,6 +164,8 @@ class ChatScreen(Screen[None]):
         self._apply_model_state(self.app.model_state_message())
         self._place_sidebar()
         await self.show_session(self.opened)
+        if draft := self.app.draft_for(self.session):  # typed, not sent, when it last ran
+            self.prompt.set_prompt(draft)
         self.set_interval(RAM_REFRESH_S, self._refresh_ram)
         self._refresh_ram()
         self.prompt.focus()
@@ -204,6 +206,7 @@ class ChatScreen(Screen[None]):
         self._set_editing(None)
         await self.messages_view.show_session(opened.session)
         self.sidebar.mark_current(opened.session.id)
+        self.app.remember_session(opened.session)
         self._refresh_notice()
         if opened.notice:
             self.notify(opened.notice, title="Session", severity="warning", timeout=10)
@@ -366,6 +369,8 @@ class ChatScreen(Screen[None]):
             log.warning("save failed: %s", error)
             self.notify(str(error), title=failure, severity="error", timeout=10)
             return False
+        if session is self.session:
+            self.app.remember_session(session)  # a new session's first save names it
         return True
 
     # ------------------------------------------------------------ sending
