@@ -95,12 +95,9 @@ class TuiProcess:
         self._set_window_size(slave, size)
         environment = {**(env or os.environ)}
         paths = [str(REPO), *filter(None, environment.get("PYTHONPATH", "").split(os.pathsep))]
-        environment.update(
-            TERM="xterm-256color",
-            COLUMNS=str(size[1]),
-            LINES=str(size[0]),
-            PYTHONPATH=os.pathsep.join(dict.fromkeys(paths)),
-        )
+        environment.update(TERM="xterm-256color", PYTHONPATH=os.pathsep.join(dict.fromkeys(paths)))
+        for name in ("COLUMNS", "LINES"):  # they would win over the pty's size, resized or not
+            environment.pop(name, None)
         self.process = subprocess.Popen(
             [sys.executable, *prefix, *args],
             stdin=slave,
