@@ -23,6 +23,7 @@ import psutil
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.driver import Driver
 from textual.drivers.linux_driver import LinuxDriver
 from textual.message_pump import MessagePump
@@ -30,6 +31,7 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
+from qwen_tui import STARTED_BY
 from qwen_tui.config import REMOTE_PREFIX, Config, RemoteConfig
 from qwen_tui.conversation import GenerationSettings, GenerationStats, Message, Session, StopReason
 from qwen_tui.engine.base import Engine, EngineError, ModelInfo, TextChunk
@@ -62,11 +64,11 @@ log = logging.getLogger(__name__)
 
 EngineFactory = Callable[[InstalledModel], Engine]
 
-EXIT_DEADLINE_S = 1.5
+EXIT_DEADLINE_S = 1.0
 """After a hang-up or SIGTERM has saved the session, the process is gone this long after even
 if something holds up the exit (a model load in a worker thread cannot be interrupted, and
 Python waits for worker threads at exit): nothing is left running on a shared server."""
-PARENT_CHECK_S = 0.5
+PARENT_CHECK_S = 0.25
 """How often to check that the process that started the app is still there."""
 
 # What each rebindable action is called in the help screen and the command palette.
@@ -153,7 +155,7 @@ class QwenTuiApp(App[int]):
         self._handle_signals = handle_signals
         """Save and exit on SIGTERM/SIGHUP, a hang-up or the parent going away (the real app;
         tests run in pytest's process)."""
-        self._parent_pid = os.getppid()
+        self._parent_pid = STARTED_BY
         self.left_with_the_terminal = False
         """A hang-up, SIGHUP/SIGTERM or the parent's end is making the app exit."""
         self.engine: Engine | None = None
@@ -227,9 +229,12 @@ class QwenTuiApp(App[int]):
     def _remember_on_leaving(self) -> None:
         """The session shown now and the prompt's unsent text, for the next start."""
         screen = self.chat_screen
-        if screen is None or not screen.is_attached:
-            return
-        self._write_state(AppState(self._state_key(screen.session), screen.prompt.text))
+        try:
+            draft = screen.prompt.text if screen is not None else None
+        except NoMatches:  # not drawn yet: the state read at start still holds
+            draft = None
+        if screen is not None and draft is not None:
+            self._write_state(AppState(self._state_key(screen.session), draft))
 
     def _write_state(self, state: AppState) -> None:
         try:
@@ -274,9 +279,12 @@ class QwenTuiApp(App[int]):
         if self.left_with_the_terminal:
             return
         self.left_with_the_terminal = True
-        if self.chat_screen is not None:
-            self.chat_screen.stop_and_save()
-        self._remember_on_leaving()
+        try:
+            if self.chat_screen is not None:
+                self.chat_screen.stop_and_save()
+            self._remember_on_leaving()
+        except Exception:  # whatever went wrong, the process must not stay behind
+            log.exception("saving before leaving failed")
         driver = self._driver
         if isinstance(driver, HangUpSafeDriver) and driver.terminal_gone():
             _leave_now(130)  # nothing left to restore on a terminal nobody sees

@@ -145,7 +145,9 @@ class HangUpRun:
         figures.cases[f"{way}/{moment}"] += 1
         if took is None:
             figures.survivors += 1
+            figures.lost.append(f"survived: {way}/{moment}")
             psutil.Process(pid).kill()
+            seconds_until(gone(tui, pid))
         else:
             figures.exit_s.setdefault(moment, []).append(took)
         tui.kill()
