@@ -17,8 +17,13 @@ def test_the_app_follows_the_terminal_through_resizes(fake_home: Paths, launch: 
     small = tui.wait_for_screen(lambda screen: SIDEBAR not in screen and "still here" in screen)
     assert len(small.splitlines()) <= 20
     tui.resize(50, 200)
-    wide = tui.wait_for_screen(lambda screen: SIDEBAR in screen and "still here" in screen)
-    assert any(len(row) > 150 for row in wide.splitlines())  # the status bar spans it
+    tui.wait_for_screen(  # redrawn at the new size: the sidebar is back, the status bar spans it
+        lambda screen: (
+            SIDEBAR in screen
+            and "still here" in screen
+            and any(len(row) > 150 for row in screen.splitlines())
+        )
+    )
     tui.press("enter")
     tui.wait_for_screen("word11")
     tui.press("ctrl+q")
