@@ -33,10 +33,11 @@ format: $(STAMP)
 bench: $(STAMP) $(LLAMACPP_STAMP)
 	$(BIN)/python benchmarks/run.py $(ARGS)
 
-# The long fault loop: SIGKILLs `qwen-tui ask` 60 times at random moments (~4 min) and
-# prints the figures; `make test` runs a 6-kill version of it.
+# The long fault loops: SIGKILLs `qwen-tui ask` 60 times at random moments (~4 min), and
+# hangs up the TUI's terminal 24 times (~4 min); prints the figures. `make test` runs short
+# versions of them.
 faults: $(STAMP)
-	$(BIN)/python -m pytest tests/faults -m faults -rP $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/faults tests/terminal -m faults -rP $(PYTEST_ARGS)
 
 install: $(STAMP)
 

@@ -9,8 +9,11 @@ a notification and a log entry.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -20,11 +23,15 @@ import psutil
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
+from textual.driver import Driver
+from textual.drivers.linux_driver import LinuxDriver
 from textual.message_pump import MessagePump
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
+from qwen_tui import STARTED_BY
 from qwen_tui.config import REMOTE_PREFIX, Config, RemoteConfig
 from qwen_tui.conversation import GenerationSettings, GenerationStats, Message, Session, StopReason
 from qwen_tui.engine.base import Engine, EngineError, ModelInfo, TextChunk
@@ -49,12 +56,21 @@ from qwen_tui.screens.help_screen import HelpScreen
 from qwen_tui.screens.model_picker import ChatModel, model_key
 from qwen_tui.screens.setup_screen import SetupScreen
 from qwen_tui.store import OpenSession, SessionStore, StoreError
+from qwen_tui.store.state import AppState, load_state, save_state
+from qwen_tui.terminal_driver import HangUpSafeDriver
 from qwen_tui.visible_text import one_line, visible_text
 from qwen_tui.widgets.session_sidebar import SessionList
 
 log = logging.getLogger(__name__)
 
 EngineFactory = Callable[[InstalledModel], Engine]
+
+EXIT_DEADLINE_S = 1.0
+"""After a hang-up or SIGTERM has saved the session, the process is gone this long after even
+if something holds up the exit (a model load in a worker thread cannot be interrupted, and
+Python waits for worker threads at exit): nothing is left running on a shared server."""
+PARENT_CHECK_S = 0.25
+"""How often to check that the process that started the app is still there."""
 
 # What each rebindable action is called in the help screen and the command palette.
 ACTION_HELP: dict[str, str] = {
@@ -116,6 +132,7 @@ class QwenTuiApp(App[int]):
         *,
         model_name: str | None = None,
         session_id: str | None = None,
+        new_session: bool = False,
         engine_factory: EngineFactory | None = None,
         clock: Callable[[], float] = time.time,
         handle_signals: bool = False,
@@ -132,8 +149,16 @@ class QwenTuiApp(App[int]):
         self._engine_factory = engine_factory or self._load_engine
         self._model_name = model_name
         self._session_id = session_id
+        self._new_session = new_session
+        """--new: start with a new session instead of the one last shown."""
+        self._state = AppState()
+        """What state.toml says (the session last shown, its draft), as last read or written."""
         self._handle_signals = handle_signals
-        """Save and exit on SIGTERM/SIGHUP (the real app; tests run in pytest's process)."""
+        """Save and exit on SIGTERM/SIGHUP, a hang-up or the parent going away (the real app;
+        tests run in pytest's process)."""
+        self._parent_pid = STARTED_BY
+        self.left_with_the_terminal = False
+        """A hang-up, SIGHUP/SIGTERM or the parent's end is making the app exit."""
         self.engine: Engine | None = None
         self.model: ChatModel | None = None
         self.model_state = "none"
@@ -150,18 +175,74 @@ class QwenTuiApp(App[int]):
 
     # ------------------------------------------------------------ start-up
 
+    def get_driver_class(self) -> type[Driver]:
+        driver = super().get_driver_class()
+        return HangUpSafeDriver if driver is LinuxDriver else driver
+
     def get_default_screen(self) -> Screen:
         self.chat_screen = ChatScreen(self._first_session())
         return self.chat_screen
 
     def _first_session(self) -> OpenSession:
-        """The --session one if given (read-only if another qwen-tui writes it), else new."""
+        """The --session one if given (read-only if another qwen-tui writes it), a new one
+        with --new, else the one shown when the app last ran (new if it is gone)."""
+        if not self._new_session:
+            self._state = load_state(self.paths.state_file)
         if self._session_id:
             try:
                 return self.store.open(self._session_id)
             except StoreError as error:
                 self.call_later(self.notify, str(error), title="Session", severity="error")
+        elif not self._new_session and self._state.last_session:
+            reopened = self._reopen(self._state.last_session)
+            if reopened is not None:
+                return reopened
         return self.open_new_session()
+
+    def _reopen(self, session_id: str) -> OpenSession | None:
+        try:
+            opened = self.store.open(session_id)
+        except StoreError as error:  # deleted, damaged: start afresh (the sidebar lists it)
+            log.info("not reopening the last session: %s", error)
+            return None
+        if opened.read_only:  # another qwen-tui is in it: a new one rather than a view
+            opened.close()
+            return None
+        return opened
+
+    # ------------------------------------------------------------ where the user left off
+
+    def _state_key(self, session: Session) -> str:
+        """How state.toml names `session`: its id once saved, empty while it is new."""
+        return session.id if self.store.path_for(session.id).exists() else ""
+
+    def draft_for(self, session: Session) -> str:
+        """The prompt left unsent in `session` when the app last ran."""
+        state = self._state
+        return state.draft if state.last_session == self._state_key(session) else ""
+
+    def remember_session(self, session: Session) -> None:
+        """`session` is the one to reopen next time (written only when that changes)."""
+        key = self._state_key(session)
+        if key != self._state.last_session:
+            self._write_state(AppState(last_session=key))
+
+    def _remember_on_leaving(self) -> None:
+        """The session shown now and the prompt's unsent text, for the next start."""
+        screen = self.chat_screen
+        try:
+            draft = screen.prompt.text if screen is not None else None
+        except NoMatches:  # not drawn yet: the state read at start still holds
+            draft = None
+        if screen is not None and draft is not None:
+            self._write_state(AppState(self._state_key(screen.session), draft))
+
+    def _write_state(self, state: AppState) -> None:
+        try:
+            save_state(self.paths.state_file, state)
+        except (OSError, ValueError) as error:  # costs the next start a click, no more
+            log.warning("could not save %s: %s", self.paths.state_file, error)
+        self._state = state
 
     def open_new_session(self) -> OpenSession:
         """An empty session with the config's defaults. Not locked (nor saved) yet: the chat
@@ -175,16 +256,40 @@ class QwenTuiApp(App[int]):
         if self.config.ui.theme not in self.available_themes:
             self.notify(f"unknown theme {self.config.ui.theme!r}", title="config.toml")
         if self._handle_signals:
-            loop = asyncio.get_running_loop()
-            for signum in (signal.SIGTERM, signal.SIGHUP):
-                loop.add_signal_handler(signum, self._save_and_exit)
+            self._leave_with_the_terminal()
         self._start_first_model()
 
+    def _leave_with_the_terminal(self) -> None:
+        """Save and exit when the user can no longer reach the app: SIGTERM, SIGHUP, the
+        terminal read or written after a hang-up (tmux kill-session or a dropped SSH link
+        need not send SIGHUP), or the parent process gone (re-parented to PID 1)."""
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(signum, self._save_and_exit)
+        if isinstance(self._driver, HangUpSafeDriver):
+            self._driver.call_on_hang_up(self._save_and_exit)
+        self.set_interval(PARENT_CHECK_S, self._check_parent)
+
+    def _check_parent(self) -> None:
+        if os.getppid() != self._parent_pid:
+            self._save_and_exit()
+
     def _save_and_exit(self) -> None:
-        """SIGTERM, or SIGHUP (the SSH connection dropped): keep the partial reply, marked
-        stopped, and leave as ctrl+c leaves `qwen-tui ask` (status 130)."""
-        if self.chat_screen is not None:
-            self.chat_screen.stop_and_save()
+        """Keep the partial reply, marked stopped, and leave as ctrl+c leaves `qwen-tui ask`
+        (status 130), within EXIT_DEADLINE_S."""
+        if self.left_with_the_terminal:
+            return
+        self.left_with_the_terminal = True
+        try:
+            if self.chat_screen is not None:
+                self.chat_screen.stop_and_save()
+            self._remember_on_leaving()
+        except Exception:  # whatever went wrong, the process must not stay behind
+            log.exception("saving before leaving failed")
+        driver = self._driver
+        if isinstance(driver, HangUpSafeDriver) and driver.terminal_gone():
+            _leave_now(130)  # nothing left to restore on a terminal nobody sees
+        _exit_anyway_after(EXIT_DEADLINE_S, 130)
         self.exit(130)
 
     def _start_first_model(self) -> None:
@@ -443,7 +548,30 @@ class QwenTuiApp(App[int]):
     async def action_quit(self) -> None:
         # A session that could not be saved is not given up without asking.
         if self.chat_screen is None or self.chat_screen.ready_to_quit():
+            self._remember_on_leaving()
             self.exit(0)
+
+
+def _leave_now(status: int) -> None:
+    """End the process without Textual's shutdown or Python's finalization (the session is
+    saved already; the kernel releases the session lock with the process)."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(status)
+
+
+def _exit_anyway_after(seconds: float, status: int) -> None:
+    """End the process in `seconds` if it is still running then (see EXIT_DEADLINE_S)."""
+
+    def leave() -> None:
+        log.warning("exit took longer than %.1f s: leaving without waiting", seconds)
+        _leave_now(status)
+
+    timer = threading.Timer(seconds, leave)
+    timer.daemon = True
+    timer.start()
 
 
 def run_app(
@@ -452,16 +580,25 @@ def run_app(
     *,
     model_name: str | None = None,
     session_id: str | None = None,
+    new_session: bool = False,
 ) -> int:
     """Run the chat UI until the user quits; the exit status for the CLI."""
-    import sys
-
     try:
         app = QwenTuiApp(
-            config, paths, model_name=model_name, session_id=session_id, handle_signals=True
+            config,
+            paths,
+            model_name=model_name,
+            session_id=session_id,
+            new_session=new_session,
+            handle_signals=True,
         )
     except StoreError as error:
         print(f"qwen-tui: {error}", file=sys.stderr)
         return 1
     result = app.run()
-    return result if isinstance(result, int) else (app.return_code or 0)
+    status = result if isinstance(result, int) else (app.return_code or 0)
+    if app.left_with_the_terminal:
+        # Python's own finalization tears down torch/bigdl for seconds (measured 2-5 s with
+        # a reply in flight), and a daemon watchdog cannot run during it: leave now.
+        _leave_now(status)
+    return status

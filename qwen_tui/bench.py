@@ -336,7 +336,9 @@ def ui_worker(spec: dict[str, Any]) -> dict[str, Any]:
             with eos_ignored(engine):
                 alone = chat_of_length(engine, 40, 5000 + i, config.system_prompt)
                 engine_rates.append(fixed_length(reply(engine, alone, tokens)[1], tokens))
-                app = QwenTuiApp(config, paths, engine_factory=lambda _model: engine)
+                app = QwenTuiApp(
+                    config, paths, engine_factory=lambda _model: engine, new_session=True
+                )
                 stats = asyncio.run(ui_reply(app, filler_text(40, 6000 + i)))
                 ui_rates.append(fixed_length(stats, tokens))
     return {"ui_decode_tok_s": ui_rates, "engine_decode_tok_s": engine_rates}

@@ -62,7 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"qwen-tui {__version__}")
     parser.add_argument("--model", help="installed model name, repo id, or remote:NAME to open")
-    parser.add_argument("--session", metavar="ID", type=session_id, help="open this saved session")
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument(
+        "--session",
+        metavar="ID",
+        type=session_id,
+        help="open this saved session (default: the last one shown)",
+    )
+    start.add_argument("--new", action="store_true", help="start with a new session")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     ask = commands.add_parser("ask", help="answer one prompt on stdout (headless)")

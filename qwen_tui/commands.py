@@ -506,7 +506,23 @@ def run_app(args: argparse.Namespace) -> int:
     from qwen_tui.app import run_app as start
 
     config, paths = load_settings()
+    if args.session is not None:
+        check_session_exists(paths, args.session)  # before anything is drawn
     if not list_installed(paths.models_dir) and not args.model:
         with contextlib.suppress(CliError):  # the app explains what to do without a model
             resolve_model(None, config, paths)
-    return start(config, paths, model_name=args.model, session_id=args.session)
+    return start(
+        config, paths, model_name=args.model, session_id=args.session, new_session=args.new
+    )
+
+
+def check_session_exists(paths: Paths, session_id: str) -> None:
+    """Exit 2 with a message for a `--session` that names no saved session."""
+    from qwen_tui.store import SessionStore, StoreError
+
+    try:
+        path = SessionStore(paths.sessions_dir).path_for(session_id)
+    except StoreError as error:  # not a session id at all
+        raise CliError(str(error)) from None
+    if not path.exists():
+        raise CliError(f"no session {session_id}: `qwen-tui sessions` lists the saved ones")

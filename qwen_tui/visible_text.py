@@ -25,8 +25,11 @@ def _picture(match: re.Match[str]) -> str:
 
 
 def visible_text(text: str) -> str:
-    """`text` with line endings normalised and every other control character made visible."""
-    text = text.replace("\r\n", "\n")
+    """`text` with line endings normalised and every other control character made visible.
+
+    A lone CR is a line break too: terminals send each line break of a paste as one.
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     return _CONTROL.sub(_picture, text)
 
 

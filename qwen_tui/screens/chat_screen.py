@@ -182,6 +182,8 @@ class ChatScreen(Screen[None]):
         self._apply_model_state(self.app.model_state_message())
         self._place_sidebar()
         await self.show_session(self.opened)
+        if draft := self.app.draft_for(self.session):  # typed, not sent, when it last ran
+            self.prompt.set_prompt(draft)
         self.set_interval(RAM_REFRESH_S, self._refresh_ram)
         self._refresh_ram()
         self._sessions_stamp = self._sessions_folder_stamp()
@@ -241,6 +243,7 @@ class ChatScreen(Screen[None]):
         self.status.tok_s = self.status.ttft_s = self.status.context_used = None
         await self.messages_view.show_session(opened.session)
         self.sidebar.mark_current(opened.session.id)
+        self.app.remember_session(opened.session)
         self._refresh_notice()
         if opened.notice:
             self.notify(opened.notice, title="Session", severity="warning", timeout=10)
@@ -269,6 +272,8 @@ class ChatScreen(Screen[None]):
         self.app.list_sessions(self.sidebar.query_text, self)
 
     async def on_sessions_listed(self, message: SessionsListed) -> None:
+        if self.app.return_code is not None:
+            return  # quitting: the sidebar may be unmounted already
         for problem in message.problems:
             self.notify(problem, title="Damaged session file", severity="warning", timeout=15)
         if message.query != self.sidebar.query_text:
@@ -420,6 +425,8 @@ class ChatScreen(Screen[None]):
             return False
         if session is self.unsaved:
             self._set_unsaved(None)
+        if session is self.session:
+            self.app.remember_session(session)  # a new session's first save names it
         return True
 
     def _set_unsaved(self, session: Session | None, error: str = "") -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -14,7 +14,16 @@ from qwen_tui.widgets.keys_in_order import KeysInOrder
 
 
 class DialogInput(KeysInOrder, Input):
-    """The dialog's line: backspaces typed in a burst apply where they were typed."""
+    """The dialog's line: backspaces typed in a burst apply where they were typed, and a
+    paste is taken whole, on one line (Textual's Input keeps only the first line of a
+    CR-separated paste from a terminal, and inserts control characters raw)."""
+
+    def _on_paste(self, event: events.Paste) -> None:
+        event.stop()
+        event.prevent_default()
+        text = one_line(event.text)
+        if text:
+            self.replace(text, *self.selection)
 
 
 class TextInputDialog(ModalScreen[str | None]):

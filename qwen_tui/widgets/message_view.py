@@ -6,6 +6,8 @@ import math
 import time
 from collections.abc import Callable
 
+from markdown_it import MarkdownIt
+from markdown_it.rules_core import StateCore
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -78,6 +80,22 @@ def stats_line(stats: GenerationStats | None) -> str:
     return " · ".join(parts)
 
 
+def with_line_breaks() -> MarkdownIt:
+    """Markdown that keeps every line break (a person's message: Markdown would otherwise
+    run lines typed with ctrl+j, or pasted, into one paragraph). Code blocks are untouched."""
+    parser = MarkdownIt("gfm-like")
+    parser.core.ruler.push("hard_breaks", _hard_breaks)
+    return parser
+
+
+def _hard_breaks(state: StateCore) -> None:
+    # markdown-it's `breaks` option only changes its HTML output; Textual reads the tokens.
+    for token in state.tokens:
+        for child in token.children or ():
+            if child.type == "softbreak":
+                child.type = "hardbreak"
+
+
 class StreamPacer:
     """How long to wait before the next update of streamed text.
 
@@ -133,7 +151,8 @@ class MessageView(Vertical, can_focus=True):
         yield Static(ROLE_LABELS.get(self.message.role, self.message.role), classes="role")
         head = rendered_part(self.message.content)
         self._rendered, self._spent = len(head), markdown_cost(head)
-        yield Markdown(visible_text(head), classes="body")
+        breaks = with_line_breaks if self.message.role == "user" else None
+        yield Markdown(visible_text(head), classes="body", parser_factory=breaks)
         yield Static(classes="more", markup=False)
         yield Static(classes="footer", markup=False)
 

@@ -27,7 +27,7 @@ HOSTILE = f"{OSC52}\x1b[31mred\x9b2J [bold red]x[/] [link=http://x]y[/link]"
         ("a\x9bb", "a\\x9bb"),
         ("tab\tand\nnewline", "tab\tand\nnewline"),
         ("dos\r\nline", "dos\nline"),
-        ("bare\rreturn", "bare␍return"),
+        ("bare\rreturn", "bare\nreturn"),  # terminals paste line breaks as lone CRs
         ("del\x7f", "del␡"),
         ("[bold red]x[/]", "[bold red]x[/]"),
     ],

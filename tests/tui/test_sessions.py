@@ -221,7 +221,7 @@ async def test_sessions_survive_a_restart_with_prompt_and_settings(make_app, pat
         await press_nowait(app, "enter")
         await settle(app, pilot)
         await pilot.press("ctrl+q")
-    again = QwenTuiApp(Config(), paths, engine_factory=FakeFactory(FakeEngine()))
+    again = QwenTuiApp(Config(), paths, engine_factory=FakeFactory(FakeEngine()), new_session=True)
     async with again.run_test(size=(80, 24)) as pilot:
         await settle(again, pilot)
         assert rows(again) == ["New session", "beta", "alpha"]

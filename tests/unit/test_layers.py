@@ -28,6 +28,8 @@ UI_FREE = [
     "qwen_tui.model_setup.setup_flow",
     "qwen_tui.commands",
     "qwen_tui.visible_text",
+    "qwen_tui.terminal_input",
+    "qwen_tui.store.state",
 ]
 
 # A meta-path finder that refuses textual: importing it anywhere below raises ImportError.
