@@ -18,7 +18,6 @@ that llama-cpp-python's source distribution ships (see `ensure_gguf`).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
@@ -33,14 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from qwen_tui.model_setup.installed import InstalledModel, find_installed
+from qwen_tui.model_setup.qwen_tiktoken import ENDOFTEXT, IM_END, IM_START
 from qwen_tui.paths import Paths
-from tests.fixtures.tiny_models import (  # the same Qwen tokenizer the test models get
-    ENDOFTEXT,
-    IM_END,
-    IM_START,
-    QWEN2_CHAT_TEMPLATE,
-    QWEN_SPLIT_PATTERN,
-)
+from tests.fixtures.tiny_models import QWEN2_CHAT_TEMPLATE
 
 CACHE_ENV = "QWEN_TUI_BENCH_CACHE"
 BUILDER_VERSION = 1  # bump when a builder below changes what it writes
@@ -134,82 +128,16 @@ def qwen_tiktoken_file() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "resources" / "qwen.tiktoken"
 
 
-def read_tiktoken_ranks(path: Path) -> dict[bytes, int]:
-    ranks = {}
-    for line in path.read_bytes().splitlines():
-        if line:
-            token, rank = line.split()
-            ranks[base64.b64decode(token)] = int(rank)
-    return ranks
-
-
-def bpe_vocab_and_merges(ranks: dict[bytes, int]) -> tuple[dict[str, int], list[tuple[str, str]]]:
-    """tiktoken ranks as a byte-level BPE vocabulary and merge list (as transformers'
-    TikTokenConverter does): every split of a token into two lower-ranked tokens is a merge,
-    ordered by the rank of the token it makes."""
-    from transformers.models.gpt2.tokenization_gpt2 import bytes_to_unicode
-
-    byte_char = bytes_to_unicode()
-
-    def as_text(token: bytes) -> str:
-        return "".join(byte_char[b] for b in token)
-
-    merges: list[tuple[int, int, int, bytes, bytes]] = []
-    for token, rank in ranks.items():
-        pairs = [
-            (ranks[token[:i]], ranks[token[i:]], rank, token[:i], token[i:])
-            for i in range(1, len(token))
-            if token[:i] in ranks and token[i:] in ranks
-        ]
-        merges.extend(sorted(pairs))
-    merges.sort(key=lambda merge: merge[2])
-    vocab = {as_text(token): rank for token, rank in ranks.items()}
-    return vocab, [(as_text(left), as_text(right)) for *_, left, right in merges]
-
-
 def build_qwen2_tokenizer(dest: Path) -> Any:
     """Qwen2TokenizerFast equal to Qwen1.5's, written to `dest`; returns it."""
-    from tokenizers import (
-        AddedToken,
-        Regex,
-        Tokenizer,
-        decoders,
-        models,
-        normalizers,
-        pre_tokenizers,
-        processors,
-    )
-    from transformers import Qwen2TokenizerFast
+    from qwen_tui.model_setup.qwen_tiktoken import build_qwen2_tokenizer as build
 
-    vocab, merges = bpe_vocab_and_merges(read_tiktoken_ranks(qwen_tiktoken_file()))
-    backend = Tokenizer(models.BPE(vocab=vocab, merges=merges))
-    backend.normalizer = normalizers.NFC()
-    backend.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(QWEN_SPLIT_PATTERN), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
-    backend.decoder = decoders.ByteLevel()
-    backend.post_processor = processors.ByteLevel(trim_offsets=False)
-    backend.add_special_tokens(
-        [AddedToken(t, special=True, normalized=False) for t in QWEN_SPECIAL_IDS]
-    )
-    if [backend.token_to_id(t) for t in QWEN_SPECIAL_IDS] != list(QWEN_SPECIAL_IDS.values()):
-        raise RuntimeError("qwen.tiktoken does not have Qwen's 151643 ranks")
-    tokenizer = Qwen2TokenizerFast(
-        tokenizer_object=backend,
-        bos_token=None,
-        unk_token=None,
-        eos_token=IM_END,
-        pad_token=ENDOFTEXT,
-        chat_template=QWEN2_CHAT_TEMPLATE,
+    return build(
+        qwen_tiktoken_file(),
+        dest,
         model_max_length=QWEN_1_8B_SHAPE["max_position_embeddings"],
-        clean_up_tokenization_spaces=False,
-        errors="replace",
+        chat_template=QWEN2_CHAT_TEMPLATE,
     )
-    tokenizer.save_pretrained(dest)
-    return tokenizer
 
 
 # ---------------------------------------------------------------------------- checkpoints
