@@ -186,6 +186,7 @@ def quantize_model(
             )
             _save_tokenizer(folder, staging, trust_remote_code)
         copy_side_files(checkpoint, staging)
+        context_length = context_length_of(checkpoint, config)
         shutil.rmtree(staging / _CONVERTED, ignore_errors=True)
     except QwenV1ConvertError as error:
         shutil.rmtree(staging, ignore_errors=True)
@@ -204,7 +205,7 @@ def quantize_model(
         arch=(config.get("architectures") or ["?"])[0],
         model_type=model_type,
         low_bit=low_bit,
-        context_length=context_length_of(checkpoint if convert else source_dir, config),
+        context_length=context_length,
         trust_remote_code=trust_remote_code,
         chat_format=QWEN_V1_CHAT_FORMAT if convert else None,
         converted_from=QWEN_V1_ARCH if convert else None,

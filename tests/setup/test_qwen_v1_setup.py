@@ -95,14 +95,20 @@ def test_catalog_qwen_v1_setup_and_chat_never_call_remote_code(
 
         monkeypatch.setattr(bigdl, name, spy)
     root = tmp_path / "hub"
-    shutil.copytree(shared_tiny_qwen_v1(tmp_path_factory), root / QWEN_V1_REPO)
-    assert list((root / QWEN_V1_REPO).glob("*.py"))  # the repo does ship code
+    repo = root / QWEN_V1_REPO
+    shutil.copytree(shared_tiny_qwen_v1(tmp_path_factory), repo)
+    assert list(repo.glob("*.py"))  # the repo does ship code
+    # Its chat window below seq_length (2048 here): the context is the smaller of the two.
+    generation = json.loads((repo / "generation_config.json").read_text())
+    (repo / "generation_config.json").unlink()
+    (repo / "generation_config.json").write_text(json.dumps(generation | {"max_window_size": 1000}))
     with HubServer(root) as hub:
         result = run_setup(SetupRequest(QWEN_V1_REPO, endpoint=hub.url), paths)
     assert not any(r.path.endswith(".py") for r in hub.requests)
     model = result.model
     assert not model.manifest.trust_remote_code and model.manifest.chat_format == "qwen-v1"
     assert model.manifest.converted_from == "QWenLMHeadModel"
+    assert model.manifest.context_length == 1000
     assert not list(model.path.glob("*.py")) and not (model.path / "qwen2-checkpoint").exists()
     assert "auto_map" not in json.loads((model.path / "config.json").read_text())
     engine = load_engine(model, threads=2)
