@@ -95,9 +95,7 @@ def test_qwen_v1_patterns_fetch_vocabulary_and_weights_not_code() -> None:
     }
 
 
-@pytest.mark.parametrize(
-    "entry", [e for e in CATALOG if not e.qwen_v1], ids=lambda e: e.repo_id
-)
+@pytest.mark.parametrize("entry", [e for e in CATALOG if not e.qwen_v1], ids=lambda e: e.repo_id)
 def test_qwen2_family_patterns_skip_code_and_other_formats(entry) -> None:  # type: ignore[no-untyped-def]
     assert not any(p.endswith(".py") for p in entry.allow_patterns)
     assert entry.revision is None
