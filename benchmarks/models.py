@@ -7,6 +7,14 @@
   (same 151643 byte-level BPE ranks, same split pattern, same special ids 151643-151645):
   prompts tokenize like real text, and llama.cpp's converter recognises it (its pre-tokenizer
   check hashes to Qwen1.5's `qwen2`).
+- `qwen-v1-1.8b-random`: the seed's own model, Qwen/Qwen-1_8B-Chat's exact architecture and
+  files built from Qwen's published v1 code in `../shared/qwen_v1_code` (QWenLMHeadModel with
+  the published config.json, random bf16 weights from a fixed seed, two safetensors shards, the
+  code files and qwen.tiktoken, as the hub repo has them). It is installed through `import`,
+  which converts it to the Qwen2 layout as setup does. llama.cpp gets the Q4_0 of that Qwen2
+  checkpoint (same weights, same math): llama-cpp-python 0.3.36's converter cannot read the
+  raw v1 folder with our transformers (`bytes_to_unicode`) and its v1 GGUF then fails to
+  quantize (`qwen.attention.layer_norm_rms_epsilon` missing).
 - `demo`: the bundled SmolLM2-135M-Instruct, prepared by `ensure_demo_model` exactly as the app
   does; its float checkpoint (for the transformers baseline) comes from `gguf_to_checkpoint`.
 
@@ -18,7 +26,6 @@ that llama-cpp-python's source distribution ships (see `ensure_gguf`).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
@@ -33,20 +40,16 @@ from pathlib import Path
 from typing import Any
 
 from qwen_tui.model_setup.installed import InstalledModel, find_installed
+from qwen_tui.model_setup.qwen_tiktoken import ENDOFTEXT, IM_END, IM_START
 from qwen_tui.paths import Paths
-from tests.fixtures.tiny_models import (  # the same Qwen tokenizer the test models get
-    ENDOFTEXT,
-    IM_END,
-    IM_START,
-    QWEN2_CHAT_TEMPLATE,
-    QWEN_SPLIT_PATTERN,
-)
+from tests.fixtures.tiny_models import QWEN2_CHAT_TEMPLATE
 
 CACHE_ENV = "QWEN_TUI_BENCH_CACHE"
 BUILDER_VERSION = 1  # bump when a builder below changes what it writes
 RANDOM_1_8B = "qwen-1.8b-random"
+QWEN_V1_1_8B = "qwen-v1-1.8b-random"
 DEMO = "demo"
-MODEL_NAMES = (RANDOM_1_8B, DEMO)
+MODEL_NAMES = (QWEN_V1_1_8B, RANDOM_1_8B, DEMO)
 
 # Qwen1.5-1.8B's config.json, minus what does not change speed (and with untied embeddings,
 # as in Qwen1.5-1.8B and Qwen-1_8B).
@@ -71,6 +74,7 @@ QWEN_1_8B_SHAPE: dict[str, Any] = {
 QWEN_SPECIAL_IDS = {ENDOFTEXT: 151643, IM_START: 151644, IM_END: 151645}
 
 Say = Callable[[str], None]
+CONVERTER_VERSION = 1  # bump when the Qwen v1 conversion changes what it writes
 
 
 @dataclass
@@ -81,6 +85,8 @@ class BenchModel:
     installed: InstalledModel
     checkpoint: Path
     """Full-precision transformers folder: the transformers baseline and the GGUF come from it."""
+    source: Path | None = None
+    """What the user installs from, when it is not `checkpoint` (Qwen v1: the repo folder)."""
     quantize: dict[str, Any] = field(default_factory=dict)
     """quantize_s, quantize_peak_rss_mb and when they were measured (the last build)."""
     gguf_source: Path | None = None
@@ -134,82 +140,16 @@ def qwen_tiktoken_file() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "resources" / "qwen.tiktoken"
 
 
-def read_tiktoken_ranks(path: Path) -> dict[bytes, int]:
-    ranks = {}
-    for line in path.read_bytes().splitlines():
-        if line:
-            token, rank = line.split()
-            ranks[base64.b64decode(token)] = int(rank)
-    return ranks
-
-
-def bpe_vocab_and_merges(ranks: dict[bytes, int]) -> tuple[dict[str, int], list[tuple[str, str]]]:
-    """tiktoken ranks as a byte-level BPE vocabulary and merge list (as transformers'
-    TikTokenConverter does): every split of a token into two lower-ranked tokens is a merge,
-    ordered by the rank of the token it makes."""
-    from transformers.models.gpt2.tokenization_gpt2 import bytes_to_unicode
-
-    byte_char = bytes_to_unicode()
-
-    def as_text(token: bytes) -> str:
-        return "".join(byte_char[b] for b in token)
-
-    merges: list[tuple[int, int, int, bytes, bytes]] = []
-    for token, rank in ranks.items():
-        pairs = [
-            (ranks[token[:i]], ranks[token[i:]], rank, token[:i], token[i:])
-            for i in range(1, len(token))
-            if token[:i] in ranks and token[i:] in ranks
-        ]
-        merges.extend(sorted(pairs))
-    merges.sort(key=lambda merge: merge[2])
-    vocab = {as_text(token): rank for token, rank in ranks.items()}
-    return vocab, [(as_text(left), as_text(right)) for *_, left, right in merges]
-
-
 def build_qwen2_tokenizer(dest: Path) -> Any:
     """Qwen2TokenizerFast equal to Qwen1.5's, written to `dest`; returns it."""
-    from tokenizers import (
-        AddedToken,
-        Regex,
-        Tokenizer,
-        decoders,
-        models,
-        normalizers,
-        pre_tokenizers,
-        processors,
-    )
-    from transformers import Qwen2TokenizerFast
+    from qwen_tui.model_setup.qwen_tiktoken import build_qwen2_tokenizer as build
 
-    vocab, merges = bpe_vocab_and_merges(read_tiktoken_ranks(qwen_tiktoken_file()))
-    backend = Tokenizer(models.BPE(vocab=vocab, merges=merges))
-    backend.normalizer = normalizers.NFC()
-    backend.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(QWEN_SPLIT_PATTERN), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
-    backend.decoder = decoders.ByteLevel()
-    backend.post_processor = processors.ByteLevel(trim_offsets=False)
-    backend.add_special_tokens(
-        [AddedToken(t, special=True, normalized=False) for t in QWEN_SPECIAL_IDS]
-    )
-    if [backend.token_to_id(t) for t in QWEN_SPECIAL_IDS] != list(QWEN_SPECIAL_IDS.values()):
-        raise RuntimeError("qwen.tiktoken does not have Qwen's 151643 ranks")
-    tokenizer = Qwen2TokenizerFast(
-        tokenizer_object=backend,
-        bos_token=None,
-        unk_token=None,
-        eos_token=IM_END,
-        pad_token=ENDOFTEXT,
-        chat_template=QWEN2_CHAT_TEMPLATE,
+    return build(
+        qwen_tiktoken_file(),
+        dest,
         model_max_length=QWEN_1_8B_SHAPE["max_position_embeddings"],
-        clean_up_tokenization_spaces=False,
-        errors="replace",
+        chat_template=QWEN2_CHAT_TEMPLATE,
     )
-    tokenizer.save_pretrained(dest)
-    return tokenizer
 
 
 # ---------------------------------------------------------------------------- checkpoints
@@ -245,8 +185,50 @@ def build_random_1_8b(dest: Path, *, seed: int = 0) -> Path:
     return dest
 
 
+def build_random_qwen_v1(dest: Path, *, seed: int = 0) -> Path:
+    """Qwen/Qwen-1_8B-Chat's repo files with random weights (3.7 GB bf16), written to `dest`."""
+    import torch
+
+    from tests.fixtures.qwen_v1_real import (
+        END_IDS,
+        QWEN_V1_CODE,
+        QWEN_V1_SKIP_REASON,
+        install_repo_files,
+        qwen_v1_code_available,
+        qwen_v1_config,
+        reference_module,
+    )
+
+    if not qwen_v1_code_available():
+        raise FileNotFoundError(QWEN_V1_SKIP_REASON)
+    staging = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    config_dict = qwen_v1_config()
+    config = reference_module("configuration_qwen").QWenConfig(**config_dict)
+    torch.manual_seed(seed)
+    model_class = reference_module("modeling_qwen").QWenLMHeadModel
+    model = model_class._from_config(config, torch_dtype=torch.bfloat16).eval()
+    with torch.no_grad():  # replies run to their length limit (see build_random_1_8b)
+        model.lm_head.weight[END_IDS[-1] + 1 :] = 0
+        model.lm_head.weight[list(END_IDS)] = 0
+    model.save_pretrained(staging, safe_serialization=True, max_shard_size="2GB")
+    del model
+    install_repo_files(staging, config_dict)
+    shutil.rmtree(dest, ignore_errors=True)
+    staging.rename(dest)
+    assert (dest / "qwen.tiktoken").is_file() and QWEN_V1_CODE.is_dir()
+    return dest
+
+
 def ensure_checkpoint(name: str, root: Path, say: Say) -> Path:
-    """The full-precision checkpoint of `name`, built on first use."""
+    """The folder a user would install `name` from, built on first use."""
+    if name == QWEN_V1_1_8B:
+        dest = root / "checkpoints" / f"{name}-{input_key('qwen-1_8b-chat', 0)}"
+        if not (dest / "config.json").is_file():
+            say(f"building {name} from Qwen's v1 code (random weights, once: a few minutes)")
+            build_random_qwen_v1(dest)
+        return dest
     if name == RANDOM_1_8B:
         dest = root / "checkpoints" / f"{name}-{input_key(QWEN_1_8B_SHAPE, 0)}"
         if not (dest / "config.json").is_file():
@@ -267,6 +249,30 @@ def ensure_checkpoint(name: str, root: Path, say: Say) -> Path:
     raise ValueError(f"unknown benchmark model {name!r}: use one of {MODEL_NAMES}")
 
 
+def float_checkpoint(name: str, source: Path, say: Say) -> Path:
+    """The Qwen2-layout checkpoint the baselines load: Qwen v1 converted by our own converter."""
+    if name != QWEN_V1_1_8B:
+        return source
+    from qwen_tui.model_setup.qwen_v1_convert import convert_qwen_v1
+
+    dest = source.with_name(source.name + "-qwen2")
+    if not (dest / "config.json").is_file():
+        say(f"converting {name} to the Qwen2 layout for the baselines")
+        staging = dest.with_name(dest.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        convert_qwen_v1(source, staging)
+        staging.rename(dest)
+    return dest
+
+
+def default_models(quick: bool) -> tuple[str, ...]:
+    """The headline model first; Qwen v1 only where Qwen's code is there to build it."""
+    from tests.fixtures.qwen_v1_real import qwen_v1_code_available
+
+    first = (QWEN_V1_1_8B,) if qwen_v1_code_available() else ()
+    return (*first, RANDOM_1_8B)[:1] if quick else (*first, RANDOM_1_8B, DEMO)
+
+
 # ---------------------------------------------------------------------------- quantized
 
 
@@ -282,17 +288,19 @@ def ensure_model(name: str, *, rebuild: bool = False, say: Say = print) -> Bench
     """`name` quantized by our own setup code (built and measured once, then reused)."""
     root = cache_root()
     paths = bench_paths(root)
-    checkpoint = ensure_checkpoint(name, root, say)
-    key = input_key(checkpoint.name, "sym_int4", library_versions())
+    source = ensure_checkpoint(name, root, say)
+    checkpoint = float_checkpoint(name, source, say)
+    key = input_key(source.name, "sym_int4", library_versions(), CONVERTER_VERSION)
     record_file = paths.models_dir / f"{name}.bench.json"
     record = _read_json(record_file)
     if rebuild or record.get("key") != key or not _installed(paths, name):
         say(f"quantizing {name} with qwen-tui's own setup code (measured)")
-        measured = quantize_in_child(name, checkpoint, paths)
+        measured = quantize_in_child(name, source, paths)
         record = {"key": key, **measured, "measured_at": time.strftime("%Y-%m-%d %H:%M:%S")}
         record_file.write_text(json.dumps(record, indent=2), encoding="utf-8")
     installed = find_installed(paths.models_dir, name)
-    model = BenchModel(name, installed, checkpoint, {k: v for k, v in record.items() if k != "key"})
+    measured = {k: v for k, v in record.items() if k != "key"}
+    model = BenchModel(name, installed, checkpoint, quantize=measured, source=source)
     if name == DEMO:
         from qwen_tui.model_setup.gguf_import import find_demo_gguf
 
@@ -341,7 +349,10 @@ def ensure_converter(version: str, root: Path, say: Say) -> Path:
     sdist = sdist_dir / f"llama_cpp_python-{version}.tar.gz"
     if not sdist.is_file():
         say(f"fetching the llama-cpp-python {version} source for its GGUF converter")
-        pip = [sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps"]
+        # Source for this package only: `--no-binary :all:` also builds its build backend's
+        # dependencies from source (cmake, ...) before pip can read the sdist's metadata.
+        pip = [sys.executable, "-m", "pip", "download", "--no-binary", "llama-cpp-python"]
+        pip += ["--no-deps"]
         quiet([*pip, f"llama-cpp-python=={version}", "-d", str(sdist_dir)])
     _extract_converter(sdist, folder)
     sdist.unlink()  # 75 MB, and the converter is all we needed from it

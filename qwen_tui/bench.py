@@ -745,7 +745,11 @@ def _lengths(quick: bool) -> tuple[int, ...]:
 
 
 def default_models(quick: bool) -> tuple[str, ...]:
-    return ("qwen-1.8b-random",) if quick else ("qwen-1.8b-random", "demo")
+    """benchmarks/models.py decides (its headline needs Qwen's code beside the checkout)."""
+    try:
+        return tuple(bench_modules().models.default_models(quick))
+    except FileNotFoundError as error:
+        raise SystemExit(f"qwen-tui bench: {error}") from None
 
 
 # ---------------------------------------------------------------------------- output

@@ -30,6 +30,7 @@ from qwen_tui.model_setup.installed import (
     find_installed,
     list_installed,
     remove_installed,
+    upgrade_hint,
 )
 from qwen_tui.paths import Paths, get_paths
 from qwen_tui.visible_text import terminal_line, terminal_text
@@ -109,6 +110,9 @@ def load_model(model: InstalledModel | RemoteConfig, config: Config) -> Engine:
     try:
         if isinstance(model, RemoteConfig):
             return load_remote(model)
+        hint = upgrade_hint(model)
+        if hint:
+            print(f"qwen-tui: note: {hint}", file=sys.stderr)
         return load_engine(model, threads=config.model.threads)
     except EngineError as error:
         raise CliError(str(error), EXIT_NO_MODEL) from None

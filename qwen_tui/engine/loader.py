@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 
 from qwen_tui.engine.base import EngineError, ModelDamagedError, ModelInfo
+from qwen_tui.engine.code_folder import importable_folder
 from qwen_tui.engine.cpu import default_threads
 from qwen_tui.engine.decode_step import DecodeStep
 from qwen_tui.engine.local import LocalEngine
@@ -56,15 +57,16 @@ def load_engine(
     try:
         from transformers import AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(
-            str(model.path), trust_remote_code=manifest.trust_remote_code
-        )
-        net = bigdl.load_quantized(
-            model.path,
-            optimize_model=manifest.optimize_model,
-            trust_remote_code=manifest.trust_remote_code,
-            attn_implementation=manifest.attn_implementation,
-        )
+        with importable_folder(model.path, runs_code=manifest.trust_remote_code) as folder:
+            tokenizer = AutoTokenizer.from_pretrained(
+                str(folder), trust_remote_code=manifest.trust_remote_code
+            )
+            net = bigdl.load_quantized(
+                folder,
+                optimize_model=manifest.optimize_model,
+                trust_remote_code=manifest.trust_remote_code,
+                attn_implementation=manifest.attn_implementation,
+            )
     except EngineError:
         raise
     except (OSError, EOFError, RuntimeError, ValueError, KeyError) as error:
@@ -85,5 +87,10 @@ def load_engine(
     )
     say(f"{model.name} ready")
     return LocalEngine(
-        net, tokenizer, prompt.format_for(tokenizer), info, threads or default_threads(), step=step
+        net,
+        tokenizer,
+        prompt.format_for(tokenizer, manifest.chat_format),
+        info,
+        threads or default_threads(),
+        step=step,
     )

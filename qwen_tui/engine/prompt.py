@@ -21,6 +21,9 @@ from qwen_tui.engine.base import EngineError
 QWEN_ENDOFTEXT = 151643
 QWEN_IM_START = 151644
 QWEN_IM_END = 151645
+QWEN_V1_CHAT_FORMAT = "qwen-v1"
+"""A manifest's chat_format for Qwen v1 models converted to the Qwen2 layout at setup: their
+tokenizer is a Qwen2 one, their prompts stay Qwen v1's make_context."""
 
 
 class PromptTooLongError(EngineError):
@@ -123,14 +126,9 @@ class ChatTemplateFormat:
     def _encode(self, text: str, *, specials: bool) -> list[int]:
         if not text:
             return []
-        backend = getattr(self.tokenizer, "_tokenizer", None)
-        if backend is None or specials:
+        if specials:
             return list(self.tokenizer.encode(text, add_special_tokens=False))
-        backend.encode_special_tokens = True  # tokenizers >= 0.15: specials match as text
-        try:
-            return list(backend.encode(text, add_special_tokens=False).ids)
-        finally:
-            backend.encode_special_tokens = False
+        return encode_as_text(self.tokenizer, text)
 
 
 _WORD_JOINER = "\u2060"
@@ -145,8 +143,30 @@ def _defang(text: str, words: Sequence[str]) -> str:
     return text
 
 
-def format_for(tokenizer: Any) -> PromptFormat:
-    """Pick the chat format a loaded tokenizer needs."""
+def encode_as_text(tokenizer: Any, text: str) -> list[int]:
+    """`text` encoded with special-token surface forms kept as ordinary text."""
+    backend = getattr(tokenizer, "_tokenizer", None)
+    if backend is None:
+        return list(tokenizer.encode(text, add_special_tokens=False))
+    backend.encode_special_tokens = True  # tokenizers >= 0.15: specials match as text
+    try:
+        return list(backend.encode(text, add_special_tokens=False).ids)
+    finally:
+        backend.encode_special_tokens = False
+
+
+def format_for(tokenizer: Any, chat_format: str | None = None) -> PromptFormat:
+    """Pick the chat format a loaded tokenizer needs (`chat_format` from the manifest wins)."""
+    if chat_format == QWEN_V1_CHAT_FORMAT:
+        im_start, im_end, endoftext = tokenizer.convert_tokens_to_ids(
+            ["<|im_start|>", "<|im_end|>", "<|endoftext|>"]
+        )
+        return QwenV1Format(
+            encode_text=lambda text: encode_as_text(tokenizer, text) if text else [],
+            im_start_id=im_start,
+            im_end_id=im_end,
+            endoftext_id=endoftext,
+        )
     if getattr(tokenizer, "chat_template", None):
         return ChatTemplateFormat(tokenizer)
     if hasattr(tokenizer, "im_start_id") and hasattr(tokenizer, "im_end_id"):

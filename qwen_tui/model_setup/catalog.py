@@ -1,9 +1,10 @@
 """Chat models known to work with the pinned stack (transformers 4.37.2 + bigdl-llm 2.5.0b20240627).
 
-Qwen v1 (`Qwen/Qwen-*-Chat`) ships its model and tiktoken tokenizer as code in the repo
-(`trust_remote_code`). Qwen1.5, Qwen2 and Qwen2.5 use `Qwen2ForCausalLM` + `Qwen2Tokenizer`, which
-transformers has had since 4.37.0, so they load without remote code. Larger sizes are left out:
-this app targets CPUs with 8-16 GB of RAM.
+Qwen v1 (`Qwen/Qwen-*-Chat`) ships its model and tiktoken tokenizer as code in the repo; setup
+never runs it: the weights are converted to the Qwen2 layout and the tokenizer rebuilt from
+`qwen.tiktoken` (qwen_v1_convert.py), so the code files are not even fetched. Qwen1.5, Qwen2
+and Qwen2.5 use `Qwen2ForCausalLM` + `Qwen2Tokenizer`, which transformers has had since 4.37.0.
+Larger sizes are left out: this app targets CPUs with 8-16 GB of RAM.
 
 Sizes are the bf16 weights as published; RAM figures are estimates (quantizing holds the fp32 or
 bf16 weights for a moment; running holds the INT4 weights plus the KV cache and Python itself).
@@ -21,7 +22,7 @@ DEFAULT_REPO = "Qwen/Qwen-1_8B-Chat"
 _COMMON_FILES = ("config.json", "generation_config.json", "tokenizer_config.json", "LICENSE*")
 _SAFETENSORS_WEIGHTS = ("model*.safetensors", "model.safetensors.index.json")
 _QWEN2_TOKENIZER = ("tokenizer.json", "vocab.json", "merges.txt")
-_QWEN_V1_FILES = (*_COMMON_FILES, *_SAFETENSORS_WEIGHTS, "*.tiktoken", "*.py", "NOTICE*")
+_QWEN_V1_FILES = (*_COMMON_FILES, *_SAFETENSORS_WEIGHTS, "*.tiktoken", "NOTICE*")
 _QWEN2_FILES = (*_COMMON_FILES, *_SAFETENSORS_WEIGHTS, *_QWEN2_TOKENIZER)
 
 UNTESTED_NOTE = "Not in the catalog: untested with this app; it may fail to quantize or to chat."
@@ -41,7 +42,7 @@ class CatalogEntry:
     """RAM needed to chat with the INT4 model."""
     license: str
     trust_remote_code: bool
-    """The repo's own Python code builds the model and tokenizer (Qwen v1)."""
+    """The repo's own Python code builds the model and tokenizer (never for catalog entries)."""
     allow_patterns: tuple[str, ...]
     """Files to fetch (fnmatch patterns): never the whole repo, which may hold other formats."""
     revision: str | None
@@ -49,6 +50,8 @@ class CatalogEntry:
     notes: str = ""
     tested: bool = True
     """False for repos outside the catalog."""
+    qwen_v1: bool = False
+    """Qwen v1 (QWenLMHeadModel): converted to the Qwen2 layout before quantizing."""
 
 
 def _qwen2(repo_id: str, name: str, params: str, mb: int, q_ram: float, run_ram: float,
@@ -67,10 +70,11 @@ CATALOG: tuple[CatalogEntry, ...] = (
         quantize_ram_gb=8.0,
         run_ram_gb=2.5,
         license="Tongyi Qianwen Research License",
-        trust_remote_code=True,
+        trust_remote_code=False,
         allow_patterns=_QWEN_V1_FILES,
         revision=None,
-        notes="Runs Python code from the repo (trust_remote_code); tiktoken tokenizer, ChatML.",
+        notes="Qwen v1, converted at setup (none of its code runs); context 6144 tokens.",
+        qwen_v1=True,
     ),
     _qwen2("Qwen/Qwen2.5-0.5B-Instruct", "Qwen2.5 0.5B Instruct", "0.5B", 1000, 3.0, 1.2,
            "Apache-2.0", "Smallest and fastest; good for slow machines."),

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from qwen_tui.model_setup.qwen_v1_convert import QWEN_V1_ARCH
+
 MANIFEST_NAME = "qwen-tui-model.json"
 STAGING_SUFFIX = ".partial"
 
@@ -37,6 +39,11 @@ class ModelManifest:
     """bigdl's optimize_model flag at save time; loading must pass the same value."""
     attn_implementation: str | None = None
     """`eager` for Llama models: bigdl + transformers 4.37 SDPA drops the causal mask."""
+    chat_format: str | None = None
+    """How prompts are built when it is not the tokenizer's chat template: "qwen-v1" is
+    Qwen v1's make_context (a Qwen v1 model converted to the Qwen2 layout keeps its format)."""
+    converted_from: str | None = None
+    """The architecture the checkpoint had before setup converted it (QWenLMHeadModel)."""
     revision: str | None = None
     size_bytes: int = 0
     created: float = 0.0
@@ -101,6 +108,27 @@ def find_installed(models_dir: Path, name: str) -> InstalledModel:
     )
 
 
+class ModelNameError(ValueError):
+    """A name that cannot be a model folder; the message says why."""
+
+
+def check_model_name(name: str) -> None:
+    """Any printable name works (dots, spaces, any script), as long as it is one folder."""
+    problem = None
+    if not name.strip():
+        problem = "it is empty"
+    elif name in (".", "..") or name.startswith("."):
+        problem = "it starts with a dot"
+    elif any(c in name for c in "/\\") or not name.isprintable():
+        problem = "it has a slash or a control character"
+    elif name.endswith(STAGING_SUFFIX):
+        problem = f"it ends with {STAGING_SUFFIX}"
+    elif len(name.encode()) > 200:
+        problem = "it is longer than 200 bytes"
+    if problem:
+        raise ModelNameError(f"{name!r} cannot be a model name: {problem}")
+
+
 def model_name_for(source: str) -> str:
     """Short folder-safe name from a repo id or path: Qwen/Qwen-1_8B-Chat -> qwen-1_8b-chat."""
     base = source.rstrip("/").rsplit("/", 1)[-1]
@@ -108,6 +136,27 @@ def model_name_for(source: str) -> str:
         base = base.removesuffix(suffix)
     safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in base).strip(".-")
     return safe.lower() or "model"
+
+
+def runs_qwen_v1_code(manifest: ModelManifest) -> bool:
+    """A Qwen v1 model installed before setup converted them: it runs the repo's own code."""
+    return manifest.trust_remote_code and manifest.arch == QWEN_V1_ARCH
+
+
+def upgrade_hint(model: InstalledModel) -> str | None:
+    """One line telling how to convert an old Qwen v1 install, or None."""
+    if not runs_qwen_v1_code(model.manifest):
+        return None
+    source = model.manifest.source
+    again = (
+        f"qwen-tui setup {source}"
+        if "/" in source and not Path(source).exists()
+        else f"qwen-tui import {source} --name {model.name}"
+    )
+    return (
+        f"{model.name} runs Qwen v1's own code (installed by an older qwen-tui), which cannot "
+        f"reuse the conversation between turns; `{again}` converts it, with no code run"
+    )
 
 
 def folder_size(path: Path) -> int:

@@ -13,12 +13,23 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from qwen_tui.engine.code_folder import importable_folder
+from qwen_tui.engine.prompt import QWEN_V1_CHAT_FORMAT
 from qwen_tui.model_setup.installed import (
     STAGING_SUFFIX,
     InstalledModel,
     ModelManifest,
+    ModelNameError,
+    check_model_name,
     folder_size,
     write_manifest,
+)
+from qwen_tui.model_setup.qwen_v1_convert import (
+    QWEN_V1_ARCH,
+    QwenV1ConvertError,
+    check_convertible,
+    convert_qwen_v1,
+    is_qwen_v1,
 )
 
 log = logging.getLogger(__name__)
@@ -41,6 +52,8 @@ _SIDE_FILES = (
 )
 
 Progress = Callable[[str, float | None], None]
+# The Qwen2 checkpoint of a Qwen v1 model, inside the staging folder while quantizing.
+_CONVERTED = "qwen2-checkpoint"
 
 
 class QuantizeError(Exception):
@@ -72,7 +85,21 @@ def context_length_of(source_dir: Path, config: dict) -> int:
     return int(length)
 
 
+def converts_from_qwen_v1(source_dir: Path, config: dict) -> bool:
+    """A Qwen v1 model we turn into Qwen2 at setup, so that none of its code runs."""
+    if not is_qwen_v1(config):
+        return False
+    try:
+        check_convertible(source_dir, config)
+    except QwenV1ConvertError as error:
+        log.info("%s", error)
+        return False
+    return True
+
+
 def needs_remote_code(source_dir: Path, config: dict) -> bool:
+    if converts_from_qwen_v1(source_dir, config):
+        return False
     return bool(config.get("auto_map")) or any(source_dir.glob("*.py"))
 
 
@@ -121,31 +148,50 @@ def quantize_model(
     say = progress or (lambda _stage, _fraction: None)
     if low_bit not in LOW_BIT_FORMATS:
         raise QuantizeError(f"unknown low-bit format {low_bit!r}: use one of {LOW_BIT_FORMATS}")
+    try:
+        check_model_name(name)
+    except ModelNameError as error:
+        raise QuantizeError(str(error)) from None
     config = read_config(source_dir)
+    convert = converts_from_qwen_v1(source_dir, config)
     if needs_remote_code(source_dir, config) and not trust_remote_code:
+        why = _unconvertible_reason(source_dir, config)
         raise QuantizeError(
             f"{source} ships its own model code, which would run on this machine: "
-            "pass --trust-remote-code if you trust it"
+            f"pass --trust-remote-code if you trust it{why}"
         )
     check_ram(estimate_quantize_ram(source_dir))
     models_dir.mkdir(parents=True, exist_ok=True)
     final, staging = models_dir / name, models_dir / (name + STAGING_SUFFIX)
     shutil.rmtree(staging, ignore_errors=True)  # left by an interrupted run: start over
     staging.mkdir()
-    model_type = str(config.get("model_type", ""))
-    attn = "eager" if model_type in EAGER_MODEL_TYPES else None
-    say("quantizing", None)
     started = time.perf_counter()
+    checkpoint = source_dir
     try:
-        bigdl.quantize_checkpoint(
-            source_dir,
-            staging,
-            low_bit=low_bit,
-            trust_remote_code=trust_remote_code,
-            attn_implementation=attn,
-        )
-        copy_side_files(source_dir, staging)
-        _save_tokenizer(source_dir, staging, trust_remote_code)
+        if convert:
+            # Inside the staging folder: an interrupted run leaves nothing that looks usable.
+            checkpoint = staging / _CONVERTED
+            say("converting Qwen v1 to the Qwen2 layout (no code from the repo runs)", None)
+            config = convert_qwen_v1(source_dir, checkpoint, say=lambda text: say(text, None))
+            trust_remote_code = False
+        model_type = str(config.get("model_type", ""))
+        attn = "eager" if model_type in EAGER_MODEL_TYPES else None
+        say("quantizing", None)
+        with importable_folder(checkpoint, runs_code=trust_remote_code) as folder:
+            bigdl.quantize_checkpoint(
+                folder,
+                staging,
+                low_bit=low_bit,
+                trust_remote_code=trust_remote_code,
+                attn_implementation=attn,
+            )
+            _save_tokenizer(folder, staging, trust_remote_code)
+        copy_side_files(checkpoint, staging)
+        context_length = context_length_of(checkpoint, config)
+        shutil.rmtree(staging / _CONVERTED, ignore_errors=True)
+    except QwenV1ConvertError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise QuantizeError(str(error)) from None
     except QuantizeError:
         raise
     except Exception as error:
@@ -160,8 +206,10 @@ def quantize_model(
         arch=(config.get("architectures") or ["?"])[0],
         model_type=model_type,
         low_bit=low_bit,
-        context_length=context_length_of(source_dir, config),
+        context_length=context_length,
         trust_remote_code=trust_remote_code,
+        chat_format=QWEN_V1_CHAT_FORMAT if convert else None,
+        converted_from=QWEN_V1_ARCH if convert else None,
         optimize_model=True,
         attn_implementation=attn,
         revision=revision,
@@ -169,6 +217,8 @@ def quantize_model(
         created=time.time(),
         versions=_versions(bigdl.bigdl_version()),
     )
+    if convert:
+        say(f"Qwen v1 converted: context is {manifest.context_length} tokens (<= seq_length)", None)
     write_manifest(staging, manifest)
     if final.exists():
         shutil.rmtree(final)
@@ -176,6 +226,17 @@ def quantize_model(
     log.info("quantized %s in %.1f s", source, time.perf_counter() - started)
     say("done", 1.0)
     return InstalledModel(final, manifest)
+
+
+def _unconvertible_reason(source_dir: Path, config: dict) -> str:
+    """Why a Qwen v1 folder needs its code after all (the converter's sentence), or ""."""
+    if not is_qwen_v1(config):
+        return ""
+    try:
+        check_convertible(source_dir, config)
+    except QwenV1ConvertError as error:
+        return f" ({error})"
+    return ""
 
 
 def _save_tokenizer(source_dir: Path, out_dir: Path, trust_remote_code: bool) -> None:

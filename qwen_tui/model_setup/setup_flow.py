@@ -15,7 +15,12 @@ from pathlib import Path
 
 from qwen_tui.model_setup.catalog import CatalogEntry, entry_for
 from qwen_tui.model_setup.download import DownloadError, ProgressCallback, download_model
-from qwen_tui.model_setup.installed import InstalledModel, list_installed, model_name_for
+from qwen_tui.model_setup.installed import (
+    InstalledModel,
+    list_installed,
+    model_name_for,
+    runs_qwen_v1_code,
+)
 from qwen_tui.model_setup.quantize import (
     Progress,
     needs_remote_code,
@@ -53,9 +58,16 @@ class SetupResult:
 
 
 def installed_from(paths: Paths, repo_id: str) -> InstalledModel | None:
+    """The model installed from `repo_id`; an old Qwen v1 install running its own code counts
+    as not installed, so that setup converts it (it replaces the folder of the same name)."""
     wanted = repo_id.strip().strip("/").lower()
     return next(
-        (m for m in list_installed(paths.models_dir) if m.manifest.source.lower() == wanted), None
+        (
+            m
+            for m in list_installed(paths.models_dir)
+            if m.manifest.source.lower() == wanted and not runs_qwen_v1_code(m.manifest)
+        ),
+        None,
     )
 
 
@@ -90,7 +102,7 @@ def run_setup(
         use_hf_transfer=request.use_hf_transfer,
         progress=on_download,
         cancel=cancel,
-        extra_bytes_needed=int(entry.download_mb * 2**20 * _QUANTIZED_FRACTION),
+        extra_bytes_needed=int(entry.download_mb * 2**20 * _room_factor(entry)),
     )
     trusted = _remote_code_consent(entry, folder, request)
     if cancel is not None and cancel.is_set():
@@ -108,6 +120,12 @@ def run_setup(
     if request.delete_original:
         shutil.rmtree(folder, ignore_errors=True)
     return SetupResult(model, already_installed=False, downloaded_bytes=result.fetched_bytes)
+
+
+def _room_factor(entry: CatalogEntry) -> float:
+    """Disk beyond the download, as a fraction of it: the INT4 model, and for Qwen v1 the
+    converted checkpoint, which lives in the staging folder while quantizing."""
+    return _QUANTIZED_FRACTION + (1.0 if entry.qwen_v1 else 0.0)
 
 
 def _remote_code_consent(entry: CatalogEntry, folder: Path, request: SetupRequest) -> bool:

@@ -13,10 +13,13 @@ from pathlib import Path
 import pytest
 
 from qwen_tui.model_setup.installed import list_installed
+from tests.fixtures.qwen_v1_real import QWEN_V1_SKIP_REASON, qwen_v1_code_available
+from tests.fixtures.qwen_v1_real import shared_tiny_qwen_v1 as real_qwen_v1
 from tests.hub_server import HubServer
 
 QWEN2_REPO = "Qwen/Qwen2.5-0.5B-Instruct"  # a catalog entry: Qwen2 architecture, no remote code
-QWEN_V1_REPO = "Qwen/Qwen-1_8B-Chat"  # the default: remote code allowed by the catalog
+QWEN_V1_REPO = "Qwen/Qwen-1_8B-Chat"  # the default: Qwen v1, converted at setup
+CUSTOM_REPO = "someone/custom-chat"  # remote code outside the catalog (the TinyQwen stand-in)
 
 
 def qwen_tui(*args: str, env: dict | None = None, timeout: float = 180):
@@ -31,11 +34,12 @@ def qwen_tui(*args: str, env: dict | None = None, timeout: float = 180):
 
 
 @pytest.fixture
-def hub_root(tmp_path: Path, tiny_checkpoint) -> Path:
+def hub_root(tmp_path: Path, tiny_checkpoint, tmp_path_factory) -> Path:
     root = tmp_path / "hub"
     shutil.copytree(tiny_checkpoint("qwen2"), root / QWEN2_REPO)
-    shutil.copytree(tiny_checkpoint("remote"), root / QWEN_V1_REPO)
-    shutil.copytree(tiny_checkpoint("remote"), root / "someone/custom-chat")
+    if qwen_v1_code_available():
+        shutil.copytree(real_qwen_v1(tmp_path_factory), root / QWEN_V1_REPO)
+    shutil.copytree(tiny_checkpoint("remote"), root / CUSTOM_REPO)
     (root / QWEN2_REPO / "model.gguf").write_bytes(b"GGUF" + b"\0" * 1000)  # never fetched
     return root
 
@@ -61,14 +65,17 @@ def test_setup_downloads_quantizes_and_the_model_chats_offline(hub, paths) -> No
     assert again.returncode == 0 and "is ready" in again.stdout  # a no-op
 
 
-def test_default_qwen_v1_remote_code_model_via_hf_endpoint(hub, paths) -> None:
+@pytest.mark.skipif(not qwen_v1_code_available(), reason=QWEN_V1_SKIP_REASON)
+def test_default_qwen_v1_model_via_hf_endpoint_runs_none_of_its_code(hub, paths) -> None:
+    """The default catalog model, built from Qwen's real v1 code: converted, no code fetched
+    or run (tests/setup/test_qwen_v1_setup.py proves trust_remote_code is never called)."""
     result = qwen_tui("setup", env={"HF_ENDPOINT": hub.url})
     assert result.returncode == 0, result.stderr
     (model,) = list_installed(paths.models_dir)
-    assert model.manifest.source == QWEN_V1_REPO and model.manifest.trust_remote_code
-    # Self-contained: the code and the vocabulary came along.
-    assert (model.path / "qwen.tiktoken").is_file()
-    assert list(model.path.glob("modeling_*.py"))
+    assert model.manifest.source == QWEN_V1_REPO and not model.manifest.trust_remote_code
+    assert model.manifest.arch == "Qwen2ForCausalLM" and model.manifest.chat_format == "qwen-v1"
+    assert not any(r.path.endswith(".py") for r in hub.requests)
+    assert not list(model.path.glob("*.py"))
     hub.stop()
     answer = qwen_tui(
         "ask", "--model", QWEN_V1_REPO, "--max-tokens", "5", "hi", env={"HF_HUB_OFFLINE": "1"}
@@ -77,14 +84,12 @@ def test_default_qwen_v1_remote_code_model_via_hf_endpoint(hub, paths) -> None:
 
 
 def test_remote_code_outside_the_catalog_needs_consent(hub, paths) -> None:
-    refused = qwen_tui("setup", "someone/custom-chat", "--endpoint", hub.url, "--yes")
+    refused = qwen_tui("setup", CUSTOM_REPO, "--endpoint", hub.url, "--yes")
     assert refused.returncode == 2
     assert "--trust-remote-code" in refused.stderr and "untested" in refused.stderr
     assert list_installed(paths.models_dir) == []
     assert not any(r.path.endswith(".py") for r in hub.requests)  # its code was not even fetched
-    allowed = qwen_tui(
-        "setup", "someone/custom-chat", "--endpoint", hub.url, "--yes", "--trust-remote-code"
-    )
+    allowed = qwen_tui("setup", CUSTOM_REPO, "--endpoint", hub.url, "--yes", "--trust-remote-code")
     assert allowed.returncode == 0, allowed.stderr
     (model,) = list_installed(paths.models_dir)
     assert model.manifest.trust_remote_code  # the consent is recorded
@@ -92,8 +97,9 @@ def test_remote_code_outside_the_catalog_needs_consent(hub, paths) -> None:
 
 def test_interrupted_download_resumes_on_the_next_run(hub, paths) -> None:
     hub.throttle_bps = 2_000_000  # the tiny remote model's 40 MB take ~20 s
+    resumable = ["setup", CUSTOM_REPO, "--endpoint", hub.url, "--yes", "--trust-remote-code"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "qwen_tui", "setup", QWEN_V1_REPO, "--endpoint", hub.url],
+        [sys.executable, "-m", "qwen_tui", *resumable],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -110,7 +116,7 @@ def test_interrupted_download_resumes_on_the_next_run(hub, paths) -> None:
     hub.throttle_bps = None
     fetched_before = {r.path for r in hub.requests if r.method == "GET" and "resolve" in r.path}
     hub.requests.clear()
-    result = qwen_tui("setup", QWEN_V1_REPO, "--endpoint", hub.url)
+    result = qwen_tui(*resumable)
     assert result.returncode == 0, result.stderr
     resumed = hub.downloads_of("model.safetensors")
     assert resumed and resumed[-1].range and not resumed[-1].range.startswith("bytes=0-")

@@ -66,11 +66,12 @@ def test_every_entry_is_complete(entry) -> None:  # type: ignore[no-untyped-def]
     assert find_entry(entry.repo_id) is entry
 
 
-def test_default_is_qwen_v1_first_and_needs_remote_code() -> None:
+def test_default_is_qwen_v1_first_and_converted_without_its_code() -> None:
     default = find_entry(DEFAULT_REPO)
     assert default is not None and CATALOG[0] is default
-    assert default.trust_remote_code
-    assert {"*.py", "*.tiktoken"} <= set(default.allow_patterns)
+    assert default.qwen_v1 and not default.trust_remote_code
+    assert "*.tiktoken" in default.allow_patterns
+    assert not any(p.endswith(".py") for p in default.allow_patterns)
 
 
 def test_repo_ids_are_unique() -> None:
@@ -78,30 +79,23 @@ def test_repo_ids_are_unique() -> None:
     assert len(ids) == len(set(ids))
 
 
-def test_qwen_v1_patterns_fetch_code_tokenizer_and_weights_only() -> None:
+def test_qwen_v1_patterns_fetch_vocabulary_and_weights_not_code() -> None:
     default = find_entry(DEFAULT_REPO)
     assert default is not None
     assert _selected(default.allow_patterns, QWEN_V1_REPO) == {
         "LICENSE",
         "NOTICE",
         "config.json",
-        "configuration_qwen.py",
-        "cpp_kernels.py",
         "generation_config.json",
         "model-00001-of-00002.safetensors",
         "model-00002-of-00002.safetensors",
         "model.safetensors.index.json",
-        "modeling_qwen.py",
         "qwen.tiktoken",
-        "qwen_generation_utils.py",
-        "tokenization_qwen.py",
         "tokenizer_config.json",
     }
 
 
-@pytest.mark.parametrize(
-    "entry", [e for e in CATALOG if not e.trust_remote_code], ids=lambda e: e.repo_id
-)
+@pytest.mark.parametrize("entry", [e for e in CATALOG if not e.qwen_v1], ids=lambda e: e.repo_id)
 def test_qwen2_family_patterns_skip_code_and_other_formats(entry) -> None:  # type: ignore[no-untyped-def]
     assert not any(p.endswith(".py") for p in entry.allow_patterns)
     assert entry.revision is None
