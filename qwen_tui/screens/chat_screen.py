@@ -554,6 +554,9 @@ class ChatScreen(Screen[None]):
             self._save_partial(streaming)
 
     def _save_partial(self, streaming: ReplyStream) -> None:
+        # The count goes with the text: a process killed now leaves a reply that says how
+        # far it got (the store settles it as stopped), not "0 tokens".
+        streaming.message.stats = GenerationStats(generated_tokens=streaming.chunks)
         try:
             self.app.store.save(self.session)
         except StoreError as error:
