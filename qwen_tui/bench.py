@@ -306,7 +306,11 @@ async def ui_reply(app: Any, text: str, timeout: float = 600) -> Any:
         screen = app.chat_screen
         screen.prompt.set_prompt(text)
         screen.prompt.post_message(PromptInput.Submitted(screen.prompt, text))
-        while not (screen.session.messages and screen.session.messages[-1].stats):
+        # Partial saves give the streaming message interim stats: done is when the screen
+        # no longer streams and the last message holds the final ones.
+        while screen.generating or not (
+            screen.session.messages and screen.session.messages[-1].stats
+        ):
             if time.monotonic() > deadline:
                 raise RuntimeError("the app's reply did not finish")
             await asyncio.sleep(0.05)
