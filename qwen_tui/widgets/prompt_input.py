@@ -7,12 +7,22 @@ from textual.message import Message
 from textual.widgets import TextArea
 
 from qwen_tui.visible_text import visible_text
+from qwen_tui.widgets.keys_in_order import KeysInOrder
 
 NEWLINE_KEYS = ("ctrl+j", "shift+enter")
+HINTS = (
+    "Message (enter sends, ctrl+j new line, ctrl+p commands, f1 help)",
+    "Message (enter sends, ctrl+j new line, f1 help)",
+    "Message (enter sends, f1 help)",
+    "Message (f1 help)",
+)
+"""The placeholder, longest first: the widest that fits is shown, so "f1 help" (where every
+other key is listed) is never the part cut off on a narrow terminal."""
 
 
-class PromptInput(TextArea):
-    """A TextArea whose enter key submits instead of breaking the line."""
+class PromptInput(KeysInOrder, TextArea):
+    """A TextArea whose enter key submits instead of breaking the line; editing keys typed
+    in one burst apply in the order they were typed (KeysInOrder)."""
 
     class Submitted(Message):
         """The user pressed enter on a non-blank prompt."""
@@ -32,8 +42,13 @@ class PromptInput(TextArea):
             show_line_numbers=False,
             tab_behavior="focus",
             compact=True,
-            placeholder="Message (enter sends, ctrl+j new line, ctrl+p commands, f1 help)",
+            placeholder=HINTS[0],
         )
+
+    def on_resize(self, _event: events.Resize) -> None:
+        # The text's width, less the cursor's cell at the end of a line.
+        width = self.scrollable_content_region.width - 1
+        self.placeholder = next((hint for hint in HINTS if len(hint) <= width), HINTS[-1])
 
     async def _on_key(self, event: events.Key) -> None:
         if event.key == "enter":

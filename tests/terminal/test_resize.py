@@ -28,3 +28,17 @@ def test_the_app_follows_the_terminal_through_resizes(fake_home: Paths, launch: 
     tui.wait_for_screen("word11")
     tui.press("ctrl+q")
     assert tui.finish(timeout=30) == 0
+
+
+def test_the_prompt_hint_names_f1_help_at_every_size(fake_home: Paths, launch: Launch):
+    tui = launch()  # 80x24, with the sidebar: the prompt is about 50 columns wide
+    tui.wait_drawn()
+    tui.wait_for_screen("Message (enter sends, ctrl+j new line, f1 help)")
+    tui.resize(20, 50)  # no sidebar, a prompt narrower than the longer hints
+    tui.wait_for_screen("Message (enter sends, f1 help)")
+    tui.resize(20, 30)
+    tui.wait_for_screen("Message (f1 help)")
+    tui.resize(50, 200)  # room for every key
+    tui.wait_for_screen("ctrl+p commands, f1 help)")
+    tui.press("ctrl+q")
+    assert tui.finish(timeout=30) == 0
