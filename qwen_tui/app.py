@@ -49,6 +49,7 @@ from qwen_tui.model_setup.installed import (
     ModelNotFoundError,
     find_installed,
     list_installed,
+    upgrade_hint,
 )
 from qwen_tui.paths import Paths
 from qwen_tui.screens.chat_screen import ChatScreen
@@ -355,6 +356,9 @@ class QwenTuiApp(App[int]):
         old, self.engine = self.engine, None
         self.model = model
         self._set_model_state("loading", info_before_loading(model))
+        hint = upgrade_hint(model) if isinstance(model, InstalledModel) else None
+        if hint:  # it still chats, slower: say how to fix it, as `ask` does
+            self.notify(hint, title="Old Qwen v1 install", severity="warning", timeout=30)
         self._load_model(model, old)
 
     def _load_engine(self, model: InstalledModel) -> Engine:

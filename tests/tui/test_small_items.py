@@ -116,3 +116,21 @@ async def test_a_code_line_wider_than_the_screen_shows_a_scrollbar(make_app):
         wide, narrow = app.chat_screen.messages_view.views[-1].query(MarkdownFence)
         assert wide.scrollbar_size_horizontal == 1  # rows the scrollbar takes on screen
         assert narrow.scrollbar_size_horizontal == 0
+
+
+async def test_an_old_qwen_v1_install_says_how_to_convert_it(make_app, paths):
+    from dataclasses import replace
+
+    from qwen_tui.model_setup.installed import read_manifest, write_manifest
+    from qwen_tui.model_setup.qwen_v1_convert import QWEN_V1_ARCH
+
+    app = make_app(FakeEngine(), models=("qwen-1_8b-chat",))
+    folder = paths.models_dir / "qwen-1_8b-chat"
+    old = replace(read_manifest(folder), arch=QWEN_V1_ARCH, trust_remote_code=True)
+    write_manifest(folder, replace(old, source="Qwen/Qwen-1_8B-Chat"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        warnings = [n for n in app._notifications if n.title == "Old Qwen v1 install"]
+        assert len(warnings) == 1 and warnings[0].severity == "warning"
+        assert "`qwen-tui setup Qwen/Qwen-1_8B-Chat` converts it" in warnings[0].message
+        assert app.model_state == "ready"  # it still chats meanwhile
