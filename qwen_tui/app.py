@@ -55,8 +55,17 @@ from qwen_tui.paths import Paths
 from qwen_tui.screens.chat_screen import ChatScreen
 from qwen_tui.screens.help_screen import HelpScreen
 from qwen_tui.screens.model_picker import ChatModel, model_key
+from qwen_tui.screens.settings_dialog import SessionSettings
 from qwen_tui.screens.setup_screen import SetupScreen
 from qwen_tui.store import OpenSession, SessionStore, StoreError
+from qwen_tui.store.presets import (
+    Preset,
+    PresetError,
+    load_presets,
+    new_session,
+    save_defaults,
+    save_preset,
+)
 from qwen_tui.store.state import AppState, load_state, save_state
 from qwen_tui.terminal_driver import HangUpSafeDriver
 from qwen_tui.visible_text import one_line, visible_text
@@ -152,6 +161,8 @@ class QwenTuiApp(App[int]):
         self._session_id = session_id
         self._new_session = new_session
         """--new: start with a new session instead of the one last shown."""
+        self.presets = load_presets(paths.presets_file)
+        """Named presets (the command palette offers them) and the saved defaults."""
         self._state = AppState()
         """What state.toml says (the session last shown, its draft), as last read or written."""
         self._handle_signals = handle_signals
@@ -246,14 +257,37 @@ class QwenTuiApp(App[int]):
         self._state = state
 
     def open_new_session(self) -> OpenSession:
-        """An empty session with the config's defaults. Not locked (nor saved) yet: the chat
-        locks it when its first message saves it, so sessions never used leave no files."""
-        session = Session(system_prompt=self.config.system_prompt, settings=self.config.generation)
-        return OpenSession(session, None)
+        """An empty session with the user's defaults (saved in the app, else config.toml's).
+        Not locked (nor saved) yet: the chat locks it when its first message saves it, so
+        sessions never used leave no files."""
+        return OpenSession(new_session(self.config, self.presets), None)
+
+    def keep_settings(self, result: SessionSettings) -> str | None:
+        """Save the settings dialog's values as the defaults or as a preset too, if asked;
+        what to tell the user (None: nothing more was asked)."""
+        path = self.paths.presets_file
+        try:
+            if result.as_defaults:
+                save_defaults(path, result.system_prompt, result.generation)
+                notice = "Saved with this session and as your defaults for new sessions."
+            elif result.preset_name:
+                save_preset(
+                    path, Preset(result.preset_name, result.system_prompt, result.generation)
+                )
+                notice = f"Saved with this session and as preset {result.preset_name!r}."
+            else:
+                return None
+        except (OSError, PresetError) as error:
+            self.notify(f"{path}: {error}", title="Could not save the preset", severity="error")
+            return "Settings saved with this session only."
+        self.presets = load_presets(path)
+        return notice
 
     def on_mount(self) -> None:
         for warning in self.config.warnings:
             self.notify(warning, title="config.toml", severity="warning", timeout=15)
+        for problem in self.presets.problems:
+            self.notify(problem, title="presets.toml", severity="warning", timeout=15)
         if self.config.ui.theme not in self.available_themes:
             self.notify(f"unknown theme {self.config.ui.theme!r}", title="config.toml")
         if self._handle_signals:
@@ -503,6 +537,12 @@ class QwenTuiApp(App[int]):
             )
         if not isinstance(screen, ChatScreen):
             return
+        for preset in self.presets.named.values():
+            yield SystemCommand(
+                f"Preset: {preset.name}",
+                "Use its system prompt and sampling settings in this session",
+                self._use_preset(screen, preset),
+            )
         for binding in ChatScreen.BINDINGS:
             assert isinstance(binding, Binding) and binding.id
             if binding.action == "stop" and not screen.generating:
@@ -517,6 +557,10 @@ class QwenTuiApp(App[int]):
     @staticmethod
     def _screen_action(screen: Screen, action: str) -> Callable[[], object]:
         return lambda: screen.run_action(action)
+
+    @staticmethod
+    def _use_preset(screen: ChatScreen, preset: Preset) -> Callable[[], object]:
+        return lambda: screen.use_preset(preset)
 
     # ------------------------------------------------------------ status, quitting
 

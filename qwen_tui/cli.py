@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", dest="ask_model", metavar="NAME", help="installed model or remote:NAME"
     )
     ask.add_argument("--system", metavar="TEXT", help="system prompt (new sessions)")
+    ask.add_argument(
+        "--preset", metavar="NAME", help="a preset saved in the app: its system prompt and sampling"
+    )
     where = ask.add_mutually_exclusive_group()
     where.add_argument(
         "--session", dest="ask_session", metavar="ID", type=session_id, help="continue a session"

@@ -38,6 +38,7 @@ from qwen_tui.visible_text import terminal_line, terminal_text
 if TYPE_CHECKING:
     from qwen_tui.engine.base import Engine
     from qwen_tui.store import OpenSession, SessionStore, SessionSummary
+    from qwen_tui.store.presets import Preset, Presets
 
 
 def load_settings() -> tuple[Config, Paths]:
@@ -134,8 +135,21 @@ def read_prompt(prompt: str | None) -> str:
     return text.strip("\n")
 
 
-def open_session(args: argparse.Namespace, config: Config, store: SessionStore) -> OpenSession:
-    """The session to add to, locked for writing: `--session ID`, or a new one.
+def chosen_preset(name: str | None, presets: Presets) -> Preset | None:
+    """`--preset NAME`, or exit 2 naming the presets there are."""
+    if name is None:
+        return None
+    if name in presets.named:
+        return presets.named[name]
+    known = ", ".join(repr(n) for n in presets.named) or "none yet (the settings dialog saves them)"
+    raise CliError(f"no preset {name!r}; saved presets: {known}")
+
+
+def open_session(
+    args: argparse.Namespace, new: Session, store: SessionStore, preset: Preset | None = None
+) -> OpenSession:
+    """The session to add to, locked for writing: `--session ID`, or `new`; a `--preset`
+    then gives it its system prompt and sampling settings (`--system` wins over it).
 
     A session another qwen-tui is writing is left alone (exit 2, naming that process):
     adding a turn would race its saves, and quietly starting a copy would leave the user
@@ -144,11 +158,7 @@ def open_session(args: argparse.Namespace, config: Config, store: SessionStore) 
     from qwen_tui.store import SessionLockedError, StoreError
 
     try:
-        if args.ask_session:
-            opened = store.open(args.ask_session)
-        else:
-            new = Session(system_prompt=config.system_prompt, settings=config.generation)
-            opened = store.open_new(new)
+        opened = store.open(args.ask_session) if args.ask_session else store.open_new(new)
     except StoreError as error:
         raise CliError(str(error)) from None
     if opened.writer is not None:
@@ -157,6 +167,9 @@ def open_session(args: argparse.Namespace, config: Config, store: SessionStore) 
         raise CliError(f"{busy}: not adding to it; try again when it is done, or use --new-session")
     if opened.notice:
         say(f"warning: {opened.notice}")
+    if preset is not None:
+        opened.session.system_prompt = preset.system_prompt
+        opened.session.settings = preset.settings
     if args.system is not None:
         opened.session.system_prompt = well_formed(args.system)
     return opened
@@ -295,10 +308,16 @@ def ask(args: argparse.Namespace) -> int:
     130 stopped (ctrl-c, SIGTERM, SIGHUP, output gone).
     """
     from qwen_tui.store import SessionStore
+    from qwen_tui.store.presets import load_presets, new_session
 
     config, paths = load_settings()
     store = SessionStore(paths.sessions_dir)
-    with hangup_interrupts() as last_words, open_session(args, config, store) as opened:
+    presets = load_presets(paths.presets_file)
+    for problem in presets.problems:
+        say(f"warning: {problem}")
+    preset = chosen_preset(args.preset, presets)
+    new = new_session(config, presets)
+    with hangup_interrupts() as last_words, open_session(args, new, store, preset) as opened:
         session = opened.session
         prompt = read_prompt(args.prompt)
         settings = session.settings.with_changes(

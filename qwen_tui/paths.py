@@ -44,6 +44,11 @@ class Paths:
         return self.state_dir / "state.toml"
 
     @property
+    def presets_file(self) -> Path:
+        """Named presets and the defaults saved from the settings dialog (store/presets.py)."""
+        return self.state_dir / "presets.toml"
+
+    @property
     def log_dir(self) -> Path:
         return self.state_dir / "logs"
 
@@ -55,6 +60,7 @@ class Paths:
             "models": self.models_dir,
             "downloads": self.downloads_dir,
             "state": self.state_dir,
+            "presets": self.presets_file,
             "logs": self.log_dir,
         }
 

@@ -35,6 +35,7 @@ from qwen_tui.screens.settings_dialog import SessionSettings, SettingsDialog
 from qwen_tui.screens.text_input_dialog import TextInputDialog
 from qwen_tui.screens.unsaved_dialog import UnsavedChoice, UnsavedDialog, write_session_copy
 from qwen_tui.store import OpenSession, SessionNotFoundError, SessionSummary, StoreError
+from qwen_tui.store.presets import Preset
 from qwen_tui.visible_text import copyable_text, one_line, visible_text
 from qwen_tui.widgets.message_list import MessageList
 from qwen_tui.widgets.message_view import MessageView
@@ -785,7 +786,16 @@ class ChatScreen(Screen[None]):
         dialog = SettingsDialog(session.system_prompt, session.settings)
         self.app.push_screen(dialog, lambda result: self._apply_settings(session, result))
 
-    def _apply_settings(self, session: Session, result: SessionSettings | None) -> None:
+    def use_preset(self, preset: Preset) -> None:
+        """The preset's system prompt and sampling settings become this session's."""
+        notice = f"Preset {preset.name!r} in use: saved with this session."
+        self._apply_settings(
+            self.session, SessionSettings(preset.system_prompt, preset.settings), notice
+        )
+
+    def _apply_settings(
+        self, session: Session, result: SessionSettings | None, notice: str = ""
+    ) -> None:
         self._back_to_prompt()
         if result is None:
             return
@@ -797,7 +807,8 @@ class ChatScreen(Screen[None]):
         if session is self.session:
             self.messages_view.refresh_system_line()
             self.app.count_context(self)
-        self.notify("Settings saved with this session.")
+        kept = self.app.keep_settings(result)
+        self.notify(notice or kept or "Settings saved with this session.")
 
     def action_copy(self) -> None:
         focused = self.focused

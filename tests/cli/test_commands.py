@@ -232,3 +232,35 @@ def test_demo_model_answers_paris(demo_home, monkeypatch) -> None:
     assert result.returncode == 0, result.stderr
     assert "Paris" in result.stdout
     print(f"demo answer in {time.perf_counter() - started:.1f} s: {result.stderr.strip()}")
+
+
+def test_ask_uses_a_preset_and_the_saved_defaults(tiny_home) -> None:
+    from qwen_tui.conversation import GenerationSettings
+    from qwen_tui.store.presets import Preset, save_defaults, save_preset
+
+    terse = GenerationSettings(temperature=0.0, max_new_tokens=3, top_k=4)
+    save_preset(tiny_home.presets_file, Preset("Terse", "One line only.", terse))
+    save_defaults(tiny_home.presets_file, "Saved default.", GenerationSettings(max_new_tokens=2))
+    used = qwen_tui("ask", "--model", "tiny-qwen2", "--preset", "Terse", "Hi")
+    assert used.returncode == 0, used.stderr
+    session = only_session(tiny_home)
+    assert (session.system_prompt, session.settings) == ("One line only.", terse)
+    assert session.messages[-1].stats.generated_tokens <= 3  # the preset's max_new_tokens
+
+    SessionStore(tiny_home.sessions_dir).delete(session.id)
+    plain = qwen_tui("ask", "--model", "tiny-qwen2", "Hi")
+    assert plain.returncode == 0, plain.stderr
+    session = only_session(tiny_home)
+    assert session.system_prompt == "Saved default." and session.settings.max_new_tokens == 2
+    assert session.messages[-1].stats.generated_tokens <= 2
+
+
+def test_ask_with_an_unknown_preset_exits_2_naming_the_saved_ones(tiny_home) -> None:
+    from qwen_tui.conversation import GenerationSettings
+    from qwen_tui.store.presets import Preset, save_preset
+
+    save_preset(tiny_home.presets_file, Preset("Terse", "x", GenerationSettings()))
+    result = qwen_tui("ask", "--model", "tiny-qwen2", "--preset", "Poet", "Hi")
+    assert result.returncode == 2
+    assert "no preset 'Poet'; saved presets: 'Terse'" in result.stderr
+    assert SessionStore(tiny_home.sessions_dir).list() == []  # nothing was started
