@@ -30,6 +30,7 @@ UI_FREE = [
     "qwen_tui.visible_text",
     "qwen_tui.terminal_input",
     "qwen_tui.store.state",
+    "qwen_tui.store.presets",
 ]
 
 # A meta-path finder that refuses textual: importing it anywhere below raises ImportError.
