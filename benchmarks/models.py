@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.processes import run_worker
 from qwen_tui.model_setup.installed import InstalledModel, find_installed
 from qwen_tui.model_setup.qwen_tiktoken import ENDOFTEXT, IM_END, IM_START
 from qwen_tui.paths import Paths
@@ -278,8 +279,6 @@ def default_models(quick: bool) -> tuple[str, ...]:
 
 def quantize_in_child(name: str, checkpoint: Path, paths: Paths) -> dict[str, Any]:
     """Quantize with our setup code in a fresh process; its wall time and peak RSS."""
-    from qwen_tui.bench import run_worker
-
     spec = {"name": name, "checkpoint": str(checkpoint), "home": str(paths.data_dir.parent)}
     return run_worker("quantize", spec)
 
@@ -412,8 +411,6 @@ def ensure_gguf(model: BenchModel, say: Say = print) -> Path:
     say(f"quantizing {model.name} to GGUF Q4_0 with llama.cpp")
     partial = out.with_suffix(".partial")
     try:
-        from qwen_tui.bench import run_worker
-
         run_worker("gguf-quantize", {"source": str(source), "out": str(partial)})
         partial.rename(out)
     finally:
