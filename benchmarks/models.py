@@ -393,7 +393,7 @@ def ensure_gguf(model: BenchModel, say: Say = print) -> Path:
     """
     version = llama_cpp_version()
     if version is None:
-        raise RuntimeError("llama-cpp-python is not installed: pip install -e '.[bench]'")
+        raise RuntimeError("llama-cpp-python is not installed: pip install -e '.[llamacpp]'")
     root = cache_root()
     out = root / "gguf" / f"{model.name}-{input_key(model.checkpoint.name, version)}.q4_0.gguf"
     if out.is_file():
