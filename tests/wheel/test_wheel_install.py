@@ -18,6 +18,7 @@ checks that `qwen_tui` is imported from the fresh venv, not from the checkout.
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -32,7 +33,6 @@ import pytest
 from qwen_tui.paths import get_paths
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.slow
 
 
 def run(command: list[str | Path], **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -112,6 +112,7 @@ print("requirements met")
 """
 
 
+@pytest.mark.slow
 def test_wheel_installs_and_runs_outside_the_repository(
     tmp_path: Path, demo_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -161,3 +162,27 @@ def test_wheel_installs_and_runs_outside_the_repository(
     bench = qwen_tui("bench", "--model", "demo", "--quick")
     assert bench.startswith("demo: bigdl kernel ") and "decode tok/s" in bench
     print(f"wheel test: {time.monotonic() - started:.1f} s (demo model prepared beforehand)")
+
+
+def test_the_package_imports_nothing_of_the_checkout() -> None:
+    """The wheel holds qwen_tui/ only: no module in it may import benchmarks/ or tests/ (at the
+    top or inside a function) or reach them by changing sys.path."""
+    found = []
+    for path in sorted((ROOT / "qwen_tui").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        where = path.relative_to(ROOT)
+        if "sys.path" in text:
+            found.append(f"{where}: changes sys.path")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            found += [f"{where}:{node.lineno}: imports {n}" for n in names if _outside(n)]
+    assert not found, "\n".join(found)
+
+
+def _outside(module: str) -> bool:
+    return module.split(".")[0] in ("benchmarks", "tests")
