@@ -17,6 +17,8 @@ from dataclasses import replace
 from typing import Any
 
 from qwen_tui.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError
+from qwen_tui.commands import load_model, load_settings, resolve_model
+from qwen_tui.config import RemoteConfig
 from qwen_tui.engine import measure
 from qwen_tui.visible_text import terminal_line
 
@@ -26,9 +28,6 @@ QUICK = {"decode_tokens": 32, "prompt_lengths": (32,)}
 
 def run(args: argparse.Namespace) -> int:
     """Measure the model `args.model` names (default: the configured one) and print it."""
-    from qwen_tui.commands import load_model, load_settings, resolve_model
-    from qwen_tui.config import RemoteConfig
-
     config, paths = load_settings()
     if args.threads:
         config = replace(config, model=replace(config.model, threads=args.threads))
@@ -86,4 +85,4 @@ def format_report(report: dict[str, Any]) -> str:
 
 
 def say(text: str) -> None:
-    print(f"bench: {text}", file=sys.stderr, flush=True)
+    print(f"bench: {terminal_line(text)}", file=sys.stderr, flush=True)
