@@ -1,1 +1,1 @@
-"""Benchmark models and baselines; `qwen_tui.bench` imports them from a source checkout."""
+"""`make bench` and the other measurements: dev-only, never shipped, never imported by qwen_tui."""

@@ -32,7 +32,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from qwen_tui import bench  # noqa: E402  (needs the checkout on sys.path first)
+from benchmarks import harness, workers  # noqa: E402  (needs the checkout on sys.path first)
+from benchmarks.baselines import prompt_ids  # noqa: E402
+from qwen_tui.engine import measure as engine_measure  # noqa: E402
 
 MODEL = "qwen-1.8b-random"
 MARK = "ABLATION-RESULT "
@@ -68,28 +70,30 @@ def child(settings: dict[str, Any], model_dir: str, threads: int) -> dict[str, A
     """One variant, measured in this (fresh) process."""
     from qwen_tui.engine import bigdl
 
-    engine, _ = bench.load_installed(model_dir, threads)
+    engine, _ = workers.load_installed(model_dir, threads)
     if "path" in settings:
         bigdl.use_batch_path(settings["path"])
-    bench.warm_up(engine)
+    engine_measure.warm_up(engine)
     result: dict[str, Any] = {"kernel": bigdl.loaded_kernel()}
     if "kernel" in settings:
-        result |= bench.engine_decode(engine, 64, 1)
-        result["prefill_tok_s"] = bench.engine_prefill(engine, 512, 2)["prefill_tok_s"]
+        result |= engine_measure.engine_decode(engine, 64, 1)
+        result["prefill_tok_s"] = engine_measure.engine_prefill(engine, 512, 2)["prefill_tok_s"]
     if "head" in settings:
         result["prefill_tok_s"] = prefill_with_head(engine, 512, settings["head"])
     if "reuse" in settings:
         result["ttft_turn10_s"] = turn_ten(engine, reuse=settings["reuse"])
     if "chunk" in settings:
         engine.prefill_chunk = settings["chunk"]
-        rates = [bench.engine_prefill(engine, n, 3 + n)["prefill_tok_s"] for n in (1024, 2048)]
+        rates = [
+            engine_measure.engine_prefill(engine, n, 3 + n)["prefill_tok_s"] for n in (1024, 2048)
+        ]
         result |= {"prefill_tok_s_1024": rates[0], "prefill_tok_s_2048": rates[1]}
-        result["peak_rss_mb"] = bench.peak_rss_mb()
+        result["peak_rss_mb"] = engine_measure.peak_rss_mb()
     if "step" in settings:
         if not settings["step"]:
             engine.step = None
-        result |= bench.engine_decode(engine, 128, 1)
-        result["ttft_turn10_s"] = bench.conversation(engine, 10, 100, 7)["ttft_turn10_s"]
+        result |= engine_measure.engine_decode(engine, 128, 1)
+        result["ttft_turn10_s"] = workers.conversation(engine, 10, 100, 7)["ttft_turn10_s"]
     return result
 
 
@@ -97,7 +101,7 @@ def prefill_with_head(engine: Any, tokens: int, head: str) -> float:
     """Prompt tok/s of one forward pass with logits for all positions or the last one."""
     import torch
 
-    ids = torch.tensor([bench.prompt_ids(tokens, 11, engine.model.config.vocab_size)])
+    ids = torch.tensor([prompt_ids(tokens, 11, engine.model.config.vocab_size)])
     torch.set_num_threads(engine.threads)
     with torch.inference_mode():
         started = time.perf_counter()
@@ -122,7 +126,7 @@ def turn_ten(engine: Any, *, reuse: bool) -> float:
 
     if not reuse:
         engine.cache = Forgetful()
-    return bench.conversation(engine, 10, 100, 7)["ttft_turn10_s"]
+    return workers.conversation(engine, 10, 100, 7)["ttft_turn10_s"]
 
 
 def run_variant(settings: dict[str, Any], model_dir: str, threads: int) -> dict[str, Any]:
@@ -148,8 +152,7 @@ def bench_libs_dir() -> Path:
 
 
 def measure(repeats: int, threads: int, say: Any = print) -> dict[str, Any]:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from models import ensure_model
+    from benchmarks.models import ensure_model
 
     model_dir = str(ensure_model(MODEL, say=say).installed.path)
     results: dict[str, list[dict[str, Any]]] = {}
@@ -228,7 +231,7 @@ def main() -> int:
     threads = args.threads or default_threads()
     started, load = time.perf_counter(), os.getloadavg()[0]
     medians = measure(args.repeats, threads, say=lambda text: print(text, file=sys.stderr))
-    machine = bench.machine_info()
+    machine = harness.machine_info()
     header = (
         f"Run {time.strftime('%Y-%m-%d %H:%M')} on {machine.get('cpu', '?')}, {threads} threads, "
         f"{args.repeats} repeats (medians), load average {load:.2f} at start, "

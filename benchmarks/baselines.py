@@ -1,11 +1,11 @@
 """The baselines qwen-tui is measured against, on the same checkpoint in the same run.
 
 - `hf`: plain transformers, `AutoModelForCausalLM.from_pretrained(torch_dtype=torch.bfloat16)`,
-  measured by the same model-level functions as qwen-tui's own model (`qwen_tui.bench`).
+  timed token by token like qwen-tui's own model.
 - `llamacpp`: llama-cpp-python (the optional `bench` extra, built from source) on a GGUF Q4_0
   of the same weights (`models.ensure_gguf`), llama.cpp's default batch sizes.
 
-Each runs in a fresh process per repeat (`qwen_tui.bench.run_worker`). Prompts are the same
+Each runs in a fresh process per repeat (`processes.run_worker`). Prompts are the same
 token ids for every runner (`prompt_ids`). A baseline has no chat formatting, so its `ttft_s`
 is the first-token time of the raw n-token prompt, the same measurement its `prefill_tok_s`
 comes from.
@@ -13,12 +13,13 @@ comes from.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from typing import Any
 
 from benchmarks import models
-from qwen_tui.bench import peak_rss_mb, prompt_ids
+from qwen_tui.engine.measure import peak_rss_mb
 
 
 def prepare(kind: str, target: models.BenchModel, say: Callable[[str], None]) -> dict[str, Any]:
@@ -28,6 +29,13 @@ def prepare(kind: str, target: models.BenchModel, say: Callable[[str], None]) ->
     if kind == "hf":
         return {"checkpoint": str(target.checkpoint)}
     raise ValueError(f"unknown baseline {kind!r}")
+
+
+def prompt_ids(length: int, seed: int, vocab_size: int) -> list[int]:
+    """`length` token ids of ordinary (non-special) tokens, the same for every runner."""
+    rng = random.Random(seed)
+    high = min(vocab_size, 30_000)  # below every special/added token of our models
+    return [rng.randrange(100, high) for _ in range(length)]
 
 
 # ---------------------------------------------------------------------------- transformers

