@@ -44,7 +44,7 @@ from qwen_tui.messages import (
     StreamedText,
     TokenReceived,
 )
-from qwen_tui.model_setup.installed import (
+from qwen_tui.model_files import (
     InstalledModel,
     ModelNotFoundError,
     find_installed,

@@ -26,8 +26,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from qwen_tui.conversation import DEFAULT_SYSTEM_PROMPT, SETTING_BOUNDS, Bound, GenerationSettings
+from qwen_tui.low_bit import LOW_BIT_FORMATS
 
-LOW_BIT_FORMATS = ("sym_int4", "asym_int4", "sym_int8", "nf4")
 REMOTE_PREFIX = "remote:"
 """Model names starting with this open a [[remotes]] entry: `--model remote:lab`."""
 

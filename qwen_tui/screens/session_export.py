@@ -7,9 +7,10 @@ import time
 from pathlib import Path
 
 from qwen_tui.conversation import Session, well_formed
+from qwen_tui.stats_text import reply_stats_line
 from qwen_tui.store.atomic import write_atomic
 from qwen_tui.visible_text import one_line, visible_text
-from qwen_tui.widgets.message_view import ROLE_LABELS, stats_line
+from qwen_tui.widgets.message_view import ROLE_LABELS
 
 
 def session_markdown(session: Session) -> str:
@@ -24,7 +25,7 @@ def session_markdown(session: Session) -> str:
     for message in session.messages:
         parts.append(f"## {ROLE_LABELS.get(message.role, message.role)}")
         parts.append(visible_text(message.content).rstrip() or "*(empty)*")
-        note = stats_line(message.stats) if message.stats else ""
+        note = reply_stats_line(message.stats) if message.stats else ""
         if message.stopped:
             note = f"{note} · stopped" if note else "stopped"
         if message.error:
