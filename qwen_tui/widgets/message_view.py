@@ -16,11 +16,9 @@ from textual.timer import Timer
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
-from qwen_tui.conversation import Message
+from qwen_tui.conversation import ROLE_LABELS, Message
 from qwen_tui.stats_text import reply_stats_line
 from qwen_tui.visible_text import one_line, visible_text
-
-ROLE_LABELS = {"user": "You", "assistant": "Assistant", "system": "System"}
 
 STREAM_FLUSH_S = 0.25
 """Streamed text reaches the Markdown widget at most this often (four times a second reads

@@ -47,6 +47,7 @@ UI_FREE = [
     "qwen_tui.stats_text",
     "qwen_tui.low_bit",
     "qwen_tui.engine.stats",
+    "qwen_tui.actions",
     "qwen_tui.visible_text",
     "qwen_tui.terminal_input",
     "qwen_tui.store.state",
