@@ -116,6 +116,6 @@ def print_catalog(stream: TextIO = sys.stdout) -> None:
         code = ", remote code" if entry.trust_remote_code else ""
         stream.write(
             f"{entry.repo_id:<28} {entry.params:>4}  "
-            f"{human_bytes(entry.download_mb * MB, 'GB', digits=1):>6} download  "
+            f"{human_bytes(entry.download_mb * MB, 'GB', digits=1):>7} download  "
             f"{entry.run_ram_gb:.1f} GB RAM  {entry.license}{code}  [{mark}]\n"
         )
