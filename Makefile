@@ -25,6 +25,8 @@ test: $(STAMP) $(LLAMACPP_STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	# the import-linter contracts of pyproject.toml: layers point down, no textual below the UI
+	$(BIN)/lint-imports --no-cache
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -32,6 +32,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from qwen_tui import STARTED_BY
+from qwen_tui.actions import default_key, help_text
 from qwen_tui.config import REMOTE_PREFIX, Config, RemoteConfig
 from qwen_tui.conversation import GenerationSettings, GenerationStats, Message, Session, StopReason
 from qwen_tui.engine.base import Engine, EngineError, ModelInfo, TextChunk
@@ -44,7 +45,7 @@ from qwen_tui.messages import (
     StreamedText,
     TokenReceived,
 )
-from qwen_tui.model_setup.installed import (
+from qwen_tui.model_files import (
     InstalledModel,
     ModelNotFoundError,
     find_installed,
@@ -82,25 +83,6 @@ Python waits for worker threads at exit): nothing is left running on a shared se
 PARENT_CHECK_S = 0.25
 """How often to check that the process that started the app is still there."""
 
-# What each rebindable action is called in the help screen and the command palette.
-ACTION_HELP: dict[str, str] = {
-    "app.quit": "Quit (asks first if something could not be saved)",
-    "app.help": "Show the keys",
-    "session.new": "Start a new session",
-    "session.regenerate": "Regenerate the last answer",
-    "sidebar.toggle": "Show or hide the sessions sidebar",
-    "generation.stop": "Stop the reply being generated (keeps the partial answer)",
-    "session.settings": "Edit this session's system prompt and generation settings",
-    "session.export": "Export this session as a Markdown file",
-    "message.copy": "Copy the last answer (or the focused message)",
-    "model.switch": "Switch to another model (installed or a [[remotes]] server)",
-    "sidebar.rename": "Sidebar: rename the highlighted session",
-    "sidebar.delete": "Sidebar: delete the highlighted session",
-    "sidebar.new": "Sidebar: start a new session",
-    "sidebar.search": "Sidebar: search titles and messages",
-    "setup.back": "Setup: cancel the download, or go back (field -> list -> chat)",
-}
-
 
 def error_text(error: BaseException | None) -> str:
     """EngineError/StoreError messages are written for users; others get their type."""
@@ -131,8 +113,8 @@ class QwenTuiApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "qwen-tui"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
-        Binding("f1", "help", "Help", id="app.help"),
+        Binding(default_key("app.quit"), "quit", "Quit", id="app.quit", priority=True),
+        Binding(default_key("app.help"), "help", "Help", id="app.help"),
     ]
 
     def __init__(
@@ -513,7 +495,7 @@ class QwenTuiApp(App[int]):
 
     def help_rows(self) -> list[tuple[str, str, str]]:
         return [
-            (self.effective_key(b.id), ACTION_HELP.get(b.id, b.description), b.id)
+            (self.effective_key(b.id), help_text(b.id, b.description), b.id)
             for b in self._declared_bindings()
             if b.id
         ]
@@ -526,7 +508,7 @@ class QwenTuiApp(App[int]):
         yield from super().get_system_commands(screen)
         yield SystemCommand(
             "Help",
-            f"{ACTION_HELP['app.help']} ({self.effective_key('app.help')})",
+            f"{help_text('app.help')} ({self.effective_key('app.help')})",
             self.action_help,
         )
         if not isinstance(screen, SetupScreen):
@@ -550,7 +532,7 @@ class QwenTuiApp(App[int]):
             keys = self.effective_key(binding.id)
             yield SystemCommand(
                 binding.description,
-                f"{ACTION_HELP[binding.id]} ({keys})",
+                f"{help_text(binding.id, binding.description)} ({keys})",
                 self._screen_action(screen, binding.action),
             )
 

@@ -16,10 +16,11 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from qwen_tui.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError
-from qwen_tui.commands import load_model, load_settings, resolve_model
+from qwen_tui.cli_settings import load_settings
+from qwen_tui.commands import load_model, resolve_model
 from qwen_tui.config import RemoteConfig
 from qwen_tui.engine import measure
+from qwen_tui.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError
 from qwen_tui.visible_text import terminal_line
 
 FULL = {"decode_tokens": 128, "prompt_lengths": (32, 512)}

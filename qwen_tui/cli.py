@@ -1,5 +1,8 @@
 """Entry point: argument parsing, then hand over to the app or a headless command.
 
+The top of the layers: the only module that imports both the app (the UI) and the commands
+(the CLI); neither of those imports the other.
+
 Exit codes: 0 ok, 1 generation failed, 2 usage or config error, 3 model missing or damaged,
 4 setup (download or quantize) failed, 130 interrupted.
 """
@@ -7,23 +10,15 @@ Exit codes: 0 ok, 1 generation failed, 2 usage or config error, 3 model missing 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Callable, Sequence
 
 from qwen_tui import __version__
+from qwen_tui.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CliError
+from qwen_tui.low_bit import LOW_BIT_FORMATS
 from qwen_tui.model_setup.catalog import DEFAULT_REPO
-from qwen_tui.model_setup.quantize import LOW_BIT_FORMATS
 from qwen_tui.visible_text import terminal_text
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_MODEL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-
-
-class CliError(Exception):
-    """A message for stderr and an exit status; raised by commands, printed by main()."""
-
-    def __init__(self, message: str, status: int = EXIT_USAGE) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def setting_value(name: str) -> Callable[[str], object]:
@@ -140,6 +135,22 @@ def run_bench(args: argparse.Namespace) -> int:
     return bench.run(args)
 
 
+def run_app(args: argparse.Namespace) -> int:
+    """No command: the chat app. Textual loads only here, so headless commands start fast."""
+    from qwen_tui import commands
+    from qwen_tui.app import run_app as start
+
+    config, paths = commands.load_settings()
+    if args.session is not None:
+        commands.check_session_exists(paths, args.session)  # before anything is drawn
+    if not commands.list_installed(paths.models_dir) and not args.model:
+        with contextlib.suppress(CliError):  # the app explains what to do without a model
+            commands.resolve_model(None, config, paths)
+    return start(
+        config, paths, model_name=args.model, session_id=args.session, new_session=args.new
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from qwen_tui import commands, setup_cli
     from qwen_tui.logs import setup_logging
@@ -148,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     handlers: dict[str | None, Callable[[argparse.Namespace], int]] = {
-        None: commands.run_app,
+        None: run_app,
         "ask": commands.ask,
         "models": commands.models,
         "sessions": commands.sessions,

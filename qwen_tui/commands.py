@@ -1,20 +1,21 @@
-"""The headless commands behind `qwen-tui ask|models|sessions|import|rm|doctor`."""
+"""The headless commands behind `qwen-tui ask|models|sessions|import|rm|doctor`.
+
+No UI here: the entry point (cli.py) is the one module that imports both these and the app.
+"""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
-import os
-import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
-from qwen_tui.cli import EXIT_INTERRUPTED, EXIT_NO_MODEL, EXIT_OK, EXIT_USAGE, CliError
+from qwen_tui.cli_settings import load_settings
+from qwen_tui.cli_signals import hangup_interrupts, stop_on_signals
 from qwen_tui.config import REMOTE_PREFIX, Config, ConfigError, RemoteConfig, load_config
+from qwen_tui.console import say, show, stage_printer
 from qwen_tui.conversation import (
     GenerationSettings,
     GenerationStats,
@@ -24,56 +25,25 @@ from qwen_tui.conversation import (
     decode_input,
     well_formed,
 )
-from qwen_tui.model_setup.installed import (
+from qwen_tui.exit_codes import EXIT_INTERRUPTED, EXIT_NO_MODEL, EXIT_OK, CliError
+from qwen_tui.model_files import (
     InstalledModel,
     ModelNotFoundError,
     find_installed,
     list_installed,
-    remove_installed,
     upgrade_hint,
 )
+from qwen_tui.model_setup.installed import remove_installed
 from qwen_tui.paths import Paths, get_paths
+from qwen_tui.setup_cli import print_catalog
+from qwen_tui.stats_text import full_stats_line
+from qwen_tui.units import human_bytes
 from qwen_tui.visible_text import terminal_line, terminal_text
 
 if TYPE_CHECKING:
     from qwen_tui.engine.base import Engine
     from qwen_tui.store import OpenSession, SessionStore, SessionSummary
     from qwen_tui.store.presets import Preset, Presets
-
-
-def load_settings() -> tuple[Config, Paths]:
-    paths = get_paths()
-    try:
-        config = load_config(paths.config_file)
-    except ConfigError as error:
-        raise CliError(str(error), EXIT_USAGE) from None
-    for warning in config.warnings:
-        say(f"warning: {warning}")
-    return config, paths
-
-
-def stage_printer(stream: TextIO = sys.stderr) -> Callable[[str, float | None], None]:
-    """A progress callback for slow set-up steps: a line per stage, a percentage updated in
-    place on a terminal (whole percents only: slow SSH links), stage lines only otherwise."""
-    interactive = stream.isatty()
-    shown = {"stage": "", "percent": -1}
-
-    def show(stage: str, fraction: float | None) -> None:
-        percent = -1 if fraction is None else int(fraction * 100)
-        if stage == shown["stage"] and (not interactive or percent == shown["percent"]):
-            return
-        if stage != shown["stage"]:
-            if shown["stage"] and interactive:
-                stream.write("\n")
-            if not interactive:
-                stream.write(f"{terminal_line(stage)}\n")
-        shown.update(stage=stage, percent=percent)
-        if interactive:  # stages can name files: their controls shown, not obeyed
-            line = terminal_line(stage) + (f" {percent:3d}%" if percent >= 0 else "")
-            stream.write(f"\r{line}")
-        stream.flush()
-
-    return show
 
 
 def resolve_model(name: str | None, config: Config, paths: Paths) -> InstalledModel | RemoteConfig:
@@ -210,96 +180,6 @@ class SessionSaver:
         return False
 
 
-def say(text: str, prefix: str = "qwen-tui: ") -> None:
-    """One line on stderr; quietly nothing when the terminal is gone (SSH dropped).
-
-    `text` often quotes the outside world (a server's error, a file name, an exception):
-    its control characters are made visible, never sent raw."""
-    with contextlib.suppress(OSError):
-        print(f"{prefix}{terminal_text(text)}", file=sys.stderr, flush=True)
-
-
-def show(out: TextIO, text: str) -> bool:
-    """Write and flush `text`; False when the reader is gone (EIO after an SSH drop, EPIPE
-    when the pipe closed), after pointing the stream at /dev/null so that later writes and
-    the flush at exit do not fail the same way."""
-    try:
-        out.write(text)
-        out.flush()
-        return True
-    except OSError:
-        with contextlib.suppress(OSError, ValueError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, out.fileno())
-            os.close(devnull)
-        return False
-
-
-@contextlib.contextmanager
-def hangup_interrupts() -> Iterator[list[str]]:
-    """Outside generation, ctrl-c, SIGTERM and SIGHUP (SSH gone) end `ask` at once: the
-    question is already saved (or not yet asked), so exiting loses nothing and the lock
-    goes with the process. `stop_on_signals` takes over while a reply streams.
-
-    The process exits from the handler instead of raising KeyboardInterrupt: raised at an
-    arbitrary point of loading the model it can land inside torch's or numpy's import, where
-    it becomes an ImportError, or is remembered by CPython, which then kills the process
-    with SIGINT at exit (4 of 25 SIGTERMs at random moments of a load, measured).
-
-    Yields a list of lines to print first when interrupted (the new session's id: the
-    question is saved in it, and the user needs the id to continue it).
-    """
-    last_words: list[str] = []
-
-    def interrupt(_signum: int, _frame: object) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            for line in ["", *last_words]:
-                print(terminal_line(line), file=sys.stderr, flush=True)
-            print("qwen-tui: interrupted", file=sys.stderr, flush=True)
-        os._exit(EXIT_INTERRUPTED)
-
-    caught = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    previous = {sig: signal.signal(sig, interrupt) for sig in caught}
-    try:
-        yield last_words
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-@contextlib.contextmanager
-def stop_on_signals(cancel: threading.Event) -> Iterator[None]:
-    """ctrl-c, SIGTERM and SIGHUP (SSH gone) stop the reply cleanly so the partial is saved."""
-    caught = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    previous = {sig: signal.getsignal(sig) for sig in caught}
-
-    def handle(signum: int, _frame: object) -> None:
-        if cancel.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # a second ctrl-c: the user really wants out
-        cancel.set()
-
-    for sig in caught:
-        signal.signal(sig, handle)
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def format_stats(stats: GenerationStats) -> str:
-    parts = []
-    if stats.ttft_s is not None:
-        parts.append(f"TTFT {stats.ttft_s:.2f} s")
-    if stats.decode_tok_s is not None:
-        parts.append(f"{stats.decode_tok_s:.1f} tok/s")
-    parts.append(f"{stats.prompt_tokens} prompt + {stats.generated_tokens} generated tokens")
-    parts.append(str(stats.stop_reason))
-    if stats.dropped_turns:
-        parts.append(f"{stats.dropped_turns} oldest turns left out (context full)")
-    return " · ".join(parts)
-
-
 def ask(args: argparse.Namespace) -> int:
     """Answer one prompt on stdout, adding the turn to a session.
 
@@ -394,7 +274,7 @@ def finish_ask(args: argparse.Namespace, reply: Message, saver: SessionSaver) ->
     show(sys.stdout, "\n")
     stats = reply.stats or GenerationStats(stop_reason=StopReason.ERROR, error="no result")
     if args.stats:
-        say(format_stats(stats), prefix="")
+        say(full_stats_line(stats), prefix="")
     if wants_session_line(args):
         say(session_line(session), prefix="")
     status = EXIT_INTERRUPTED if stats.stop_reason is StopReason.STOPPED else EXIT_OK
@@ -412,8 +292,6 @@ def finish_ask(args: argparse.Namespace, reply: Message, saver: SessionSaver) ->
 
 def models(args: argparse.Namespace) -> int:
     if args.available:
-        from qwen_tui.setup_cli import print_catalog
-
         print_catalog()
         return EXIT_OK
     config, paths = load_settings()
@@ -426,7 +304,8 @@ def models(args: argparse.Namespace) -> int:
         )
     for model in installed:
         m = model.manifest
-        line = f"{m.name:<24} {m.low_bit:<10} {m.size_bytes / 2**20:8.0f} MB  {m.source}"
+        size = human_bytes(m.size_bytes, "MB", digits=0)
+        line = f"{m.name:<24} {m.low_bit:<10} {size:>11}  {m.source}"
         print(terminal_line(line))
     for remote in config.remotes:
         key = f"  (key from ${remote.api_key_env})" if remote.api_key_env else ""
@@ -489,7 +368,7 @@ def import_model(args: argparse.Namespace) -> int:
         raise CliError(str(error), EXIT_NO_MODEL) from None
     print(
         terminal_line(
-            f"installed {model.name} ({model.manifest.size_bytes / 2**20:.0f} MB): "
+            f"installed {model.name} ({human_bytes(model.manifest.size_bytes, 'MB', digits=0)}): "
             f'qwen-tui ask --model {model.name} "hello"'
         )
     )
@@ -523,20 +402,6 @@ def doctor(args: argparse.Namespace) -> int:
     if problem:
         print(f"config: {terminal_line(problem)}")
     return EXIT_OK
-
-
-def run_app(args: argparse.Namespace) -> int:
-    from qwen_tui.app import run_app as start
-
-    config, paths = load_settings()
-    if args.session is not None:
-        check_session_exists(paths, args.session)  # before anything is drawn
-    if not list_installed(paths.models_dir) and not args.model:
-        with contextlib.suppress(CliError):  # the app explains what to do without a model
-            resolve_model(None, config, paths)
-    return start(
-        config, paths, model_name=args.model, session_id=args.session, new_session=args.new
-    )
 
 
 def check_session_exists(paths: Paths, session_id: str) -> None:

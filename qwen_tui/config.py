@@ -25,29 +25,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from qwen_tui.actions import ACTIVE_TOGETHER, DEFAULT_KEYS
 from qwen_tui.conversation import DEFAULT_SYSTEM_PROMPT, SETTING_BOUNDS, Bound, GenerationSettings
+from qwen_tui.low_bit import LOW_BIT_FORMATS
 
-LOW_BIT_FORMATS = ("sym_int4", "asym_int4", "sym_int8", "nf4")
 REMOTE_PREFIX = "remote:"
 """Model names starting with this open a [[remotes]] entry: `--model remote:lab`."""
-
-DEFAULT_KEYS: dict[str, str] = {
-    "app.quit": "ctrl+q",
-    "session.new": "ctrl+n",
-    "session.regenerate": "ctrl+r",
-    "sidebar.toggle": "ctrl+b",
-    "generation.stop": "escape",
-    "app.help": "f1",
-    "session.settings": "ctrl+s",
-    "session.export": "ctrl+e",
-    "message.copy": "ctrl+y",
-    "model.switch": "ctrl+o",
-    "sidebar.rename": "f2",
-    "sidebar.delete": "delete,ctrl+d",
-    "sidebar.new": "insert",
-    "sidebar.search": "ctrl+f",
-}
-"""Binding id -> default key: the ids a [keys] table may rebind (the UI declares the same)."""
 
 
 class ConfigError(Exception):
@@ -387,19 +370,20 @@ def _keys(table: dict[str, Any], report: _Reporter) -> dict[str, str]:
 
 
 def _check_clashes(table: dict[str, Any], report: _Reporter) -> None:
-    """Every binding is active in the chat at once: one key may start only one action."""
-    owner: dict[str, str] = {}
-    for binding in DEFAULT_KEYS:
-        keys = table.get(binding, DEFAULT_KEYS[binding])
-        for key in (k.strip() for k in keys.split(",")):
-            other = owner.setdefault(key, binding)
-            if other != binding:
-                culprit, first = (binding, other) if binding in table else (other, binding)
-                report.fail(
-                    "keys",
-                    culprit,
-                    f"{_show(key)} is also bound to {_show(first)}: one key, one action",
-                )
+    """Bindings active at the same time (actions.ACTIVE_TOGETHER): one key, one action."""
+    for together in ACTIVE_TOGETHER:
+        owner: dict[str, str] = {}
+        for binding in together:
+            keys = table.get(binding, DEFAULT_KEYS[binding])
+            for key in (k.strip() for k in keys.split(",")):
+                other = owner.setdefault(key, binding)
+                if other != binding:
+                    culprit, first = (binding, other) if binding in table else (other, binding)
+                    report.fail(
+                        "keys",
+                        culprit,
+                        f"{_show(key)} is also bound to {_show(first)}: one key, one action",
+                    )
 
 
 def _has_type(value: Any, expected: Any) -> bool:

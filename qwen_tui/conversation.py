@@ -10,6 +10,8 @@ from enum import StrEnum
 from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant"]
+ROLE_LABELS: dict[str, str] = {"user": "You", "assistant": "Assistant", "system": "System"}
+"""How each role is named to a person: above a message on screen and in an export."""
 
 REPLACEMENT = "\ufffd"
 """What invalid text becomes, everywhere: bytes that are not UTF-8 (stdin, argv, a server)

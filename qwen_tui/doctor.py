@@ -14,8 +14,9 @@ from importlib.metadata import PackageNotFoundError, version
 from qwen_tui import __version__
 from qwen_tui.engine import bigdl
 from qwen_tui.engine.cpu import best_kernel, cpu_info, runnable_kernels
-from qwen_tui.model_setup.installed import list_installed
+from qwen_tui.model_files import list_installed
 from qwen_tui.paths import Paths
+from qwen_tui.units import human_bytes
 
 PACKAGES = (
     "bigdl-llm",
@@ -72,7 +73,8 @@ def report(paths: Paths, endpoint: str, *, load_kernel: bool = True) -> list[str
                 "better (LLAMA_CPP_LIB set by hand?)"
             )
     lines += [
-        f"ram: {memory.total / 2**30:.1f} GB total, {memory.available / 2**30:.1f} GB available",
+        f"ram: {human_bytes(memory.total, 'GB', digits=1)} total, "
+        f"{human_bytes(memory.available, 'GB', digits=1)} available",
         f"threads: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '(unset)')}",
         "",
         "paths:"

@@ -8,8 +8,10 @@ import threading
 from collections.abc import Callable
 from typing import TextIO
 
-from qwen_tui.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CliError
-from qwen_tui.commands import load_settings, stage_printer, stop_on_signals
+from qwen_tui.cli_settings import load_settings
+from qwen_tui.cli_signals import stop_on_signals
+from qwen_tui.console import stage_printer
+from qwen_tui.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_SETUP_FAILED, EXIT_USAGE, CliError
 from qwen_tui.model_setup.catalog import CATALOG, entry_for
 from qwen_tui.model_setup.download import (
     DownloadError,
@@ -19,16 +21,7 @@ from qwen_tui.model_setup.download import (
 )
 from qwen_tui.model_setup.quantize import QuantizeError
 from qwen_tui.model_setup.setup_flow import SetupError, SetupRequest, installed_from, run_setup
-
-EXIT_SETUP_FAILED = 4
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB"):
-        if n < 1024:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.2f} GB"
+from qwen_tui.units import MB, clock_text, human_bytes
 
 
 def download_printer(stream: TextIO = sys.stderr) -> Callable[[DownloadProgress], None]:
@@ -37,7 +30,7 @@ def download_printer(stream: TextIO = sys.stderr) -> Callable[[DownloadProgress]
     last = {"file": ""}
 
     def show(p: DownloadProgress) -> None:
-        eta = "" if p.eta_s is None else f" ETA {int(p.eta_s) // 60}:{int(p.eta_s) % 60:02d}"
+        eta = "" if p.eta_s is None else f" ETA {clock_text(p.eta_s)}"
         line = (
             f"{p.filename[:30]:<30} {human_bytes(p.done_bytes)}/{human_bytes(p.total_bytes)}"
             f" {human_bytes(p.bytes_per_s)}/s{eta} [{p.files_done}/{p.files_total} files]"
@@ -122,6 +115,7 @@ def print_catalog(stream: TextIO = sys.stdout) -> None:
         mark = f"installed as {installed.name}" if installed else "not installed"
         code = ", remote code" if entry.trust_remote_code else ""
         stream.write(
-            f"{entry.repo_id:<28} {entry.params:>4}  {entry.download_mb / 1024:4.1f} GB download  "
+            f"{entry.repo_id:<28} {entry.params:>4}  "
+            f"{human_bytes(entry.download_mb * MB, 'GB', digits=1):>7} download  "
             f"{entry.run_ram_gb:.1f} GB RAM  {entry.license}{code}  [{mark}]\n"
         )

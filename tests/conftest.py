@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from qwen_tui.model_setup.installed import InstalledModel
+from qwen_tui.model_files import InstalledModel
 from qwen_tui.paths import Paths, get_paths
 from tests.fixtures.tiny_models import TINY_BUILDERS
 

@@ -10,7 +10,7 @@ from qwen_tui.engine.code_folder import importable_folder
 from qwen_tui.engine.cpu import default_threads
 from qwen_tui.engine.decode_step import DecodeStep
 from qwen_tui.engine.local import LocalEngine
-from qwen_tui.model_setup.installed import InstalledModel
+from qwen_tui.model_files import InstalledModel
 
 log = logging.getLogger(__name__)
 

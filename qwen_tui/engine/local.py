@@ -22,6 +22,7 @@ from qwen_tui.engine.base import (
 )
 from qwen_tui.engine.decode import KVCache, decode, make_room_ahead
 from qwen_tui.engine.prompt import FittedPrompt, PromptFormat, fit_to_context
+from qwen_tui.engine.stats import decode_rate, time_to_first_token
 
 log = logging.getLogger(__name__)
 
@@ -210,14 +211,11 @@ class LocalEngine:
         else:
             reason, error = StopReason.EOS, None
         first, last = progress.first_token_at, progress.last_token_at
-        decode = None
-        if first is not None and last is not None and progress.generated > 1 and last > first:
-            decode = (progress.generated - 1) / (last - first)
         return GenerationStats(
             prompt_tokens=progress.prompt_tokens,
             generated_tokens=max(0, progress.generated),
-            ttft_s=None if first is None else first - started,
-            decode_tok_s=decode,
+            ttft_s=time_to_first_token(started, first),
+            decode_tok_s=decode_rate(progress.generated, first, last),
             total_s=time.perf_counter() - started,
             stop_reason=reason,
             dropped_turns=fitted.dropped_turns,

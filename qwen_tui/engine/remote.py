@@ -54,6 +54,7 @@ from qwen_tui.engine.base import (
     check_conversation,
 )
 from qwen_tui.engine.prompt import PromptTooLongError, fit_to_context
+from qwen_tui.engine.stats import decode_rate, time_to_first_token
 
 if TYPE_CHECKING:
     import openai
@@ -391,14 +392,11 @@ class _Reply:
         reason, error = self._outcome(remote, stopped)
         generated, prompt, cached = self._counts()
         first, last = self.first_at, self.last_at
-        rate = None
-        if first is not None and last is not None and generated > 1 and last > first:
-            rate = (generated - 1) / (last - first)
         return GenerationStats(
             prompt_tokens=prompt,
             generated_tokens=generated,
-            ttft_s=None if first is None else first - started,
-            decode_tok_s=rate,
+            ttft_s=time_to_first_token(started, first),
+            decode_tok_s=decode_rate(generated, first, last),
             total_s=time.perf_counter() - started,
             stop_reason=reason,
             dropped_turns=self.dropped_turns,

@@ -43,6 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from qwen_tui.units import human_bytes
+
 if TYPE_CHECKING:
     import requests
 
@@ -158,7 +160,7 @@ def check_disk_space(folder: Path, needed_bytes: int) -> None:
 
 
 def _gb(n: int) -> str:
-    return f"{n / 1e9:.2f} GB" if n < 1e9 else f"{n / 1e9:.1f} GB"
+    return human_bytes(n, "GB")
 
 
 # -- listing ---------------------------------------------------------------------------------

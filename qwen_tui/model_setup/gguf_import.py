@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from qwen_tui.model_setup.installed import STAGING_SUFFIX
+from qwen_tui.model_files import STAGING_SUFFIX
 
 if TYPE_CHECKING:
     from gguf import GGUFReader, ReaderTensor

@@ -9,12 +9,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from qwen_tui.model_setup.installed import (
-    InstalledModel,
-    ModelNotFoundError,
-    find_installed,
-    model_name_for,
-)
+from qwen_tui.model_files import InstalledModel, ModelNotFoundError, find_installed
+from qwen_tui.model_setup.installed import model_name_for
 from qwen_tui.model_setup.quantize import Progress, QuantizeError, quantize_model
 from qwen_tui.paths import Paths
 

@@ -15,26 +15,25 @@ from pathlib import Path
 
 from qwen_tui.engine.code_folder import importable_folder
 from qwen_tui.engine.prompt import QWEN_V1_CHAT_FORMAT
-from qwen_tui.model_setup.installed import (
+from qwen_tui.low_bit import LOW_BIT_FORMATS
+from qwen_tui.model_files import (
+    QWEN_V1_ARCH,
     STAGING_SUFFIX,
     InstalledModel,
     ModelManifest,
-    ModelNameError,
-    check_model_name,
-    folder_size,
     write_manifest,
 )
+from qwen_tui.model_setup.installed import ModelNameError, check_model_name, folder_size
 from qwen_tui.model_setup.qwen_v1_convert import (
-    QWEN_V1_ARCH,
     QwenV1ConvertError,
     check_convertible,
     convert_qwen_v1,
     is_qwen_v1,
 )
+from qwen_tui.units import MB, human_bytes
 
 log = logging.getLogger(__name__)
 
-LOW_BIT_FORMATS = ("sym_int4", "asym_int4", "sym_int8", "nf4")
 # Architectures whose attention must run "eager": with bigdl + transformers 4.37 the SDPA
 # path drops the causal mask during prefill and the model talks nonsense (measured).
 EAGER_MODEL_TYPES = frozenset({"llama", "mistral"})
@@ -108,7 +107,7 @@ def estimate_quantize_ram(source_dir: Path) -> int:
     weights = sum(p.stat().st_size for p in source_dir.glob("*.safetensors")) or sum(
         p.stat().st_size for p in source_dir.glob("*.bin")
     )
-    return int(weights * 1.3) + 512 * 2**20
+    return int(weights * 1.3) + 512 * MB
 
 
 def check_ram(needed: int) -> None:
@@ -117,8 +116,9 @@ def check_ram(needed: int) -> None:
     available = psutil.virtual_memory().available
     if available < needed:
         raise QuantizeError(
-            f"quantizing needs about {needed / 2**30:.1f} GB of free RAM, "
-            f"{available / 2**30:.1f} GB is available: close other programs or use a smaller model"
+            f"quantizing needs about {human_bytes(needed, 'GB', digits=1)} of free RAM, "
+            f"{human_bytes(available, 'GB', digits=1)} is available: "
+            "close other programs or use a smaller model"
         )
 
 

@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from qwen_tui.model_files import QWEN_V1_ARCH
 from qwen_tui.model_setup.qwen_tiktoken import (
     QWEN_V1_SPECIAL_TOKENS,
     TiktokenVocabError,
     build_qwen2_tokenizer,
 )
-
-QWEN_V1_ARCH = "QWenLMHeadModel"
+from qwen_tui.units import human_bytes
 
 _DTYPE_BYTES = {"F32": 4, "F16": 2, "BF16": 2}
 _TORCH_DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
@@ -269,7 +269,7 @@ def convert_qwen_v1(source_dir: Path, dest: Path, *, say: Say | None = None) -> 
     except TiktokenVocabError as error:
         raise QwenV1ConvertError(str(error)) from None
     total = sum(piece.nbytes for piece in pieces)
-    report(f"writing {total / 2**30:.1f} GB of weights in the Qwen2 layout")
+    report(f"writing {human_bytes(total, 'GB', digits=1)} of weights in the Qwen2 layout")
     write_safetensors(pieces, dest / "model.safetensors")
     new_config = qwen2_config(config, _TORCH_DTYPES[dtype])
     (dest / "config.json").write_text(json.dumps(new_config, indent=2), encoding="utf-8")

@@ -13,14 +13,10 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from qwen_tui.model_files import InstalledModel, list_installed, runs_qwen_v1_code
 from qwen_tui.model_setup.catalog import CatalogEntry, entry_for
 from qwen_tui.model_setup.download import DownloadError, ProgressCallback, download_model
-from qwen_tui.model_setup.installed import (
-    InstalledModel,
-    list_installed,
-    model_name_for,
-    runs_qwen_v1_code,
-)
+from qwen_tui.model_setup.installed import model_name_for
 from qwen_tui.model_setup.quantize import (
     Progress,
     needs_remote_code,
@@ -28,6 +24,7 @@ from qwen_tui.model_setup.quantize import (
     read_config,
 )
 from qwen_tui.paths import Paths
+from qwen_tui.units import MB
 
 # INT4 weights plus the bf16 embedding come to about 0.4x the bf16 download (1.8B: 3.7 -> 1.4 GB).
 _QUANTIZED_FRACTION = 0.4
@@ -102,7 +99,7 @@ def run_setup(
         use_hf_transfer=request.use_hf_transfer,
         progress=on_download,
         cancel=cancel,
-        extra_bytes_needed=int(entry.download_mb * 2**20 * _room_factor(entry)),
+        extra_bytes_needed=int(entry.download_mb * MB * _room_factor(entry)),
     )
     trusted = _remote_code_consent(entry, folder, request)
     if cancel is not None and cancel.is_set():

@@ -30,11 +30,11 @@ from qwen_tui.messages import (
 )
 from qwen_tui.screens.confirm_dialog import ConfirmDialog
 from qwen_tui.screens.model_picker import ModelPicker, model_key
-from qwen_tui.screens.session_export import default_export_path, write_export
 from qwen_tui.screens.settings_dialog import SessionSettings, SettingsDialog
 from qwen_tui.screens.text_input_dialog import TextInputDialog
-from qwen_tui.screens.unsaved_dialog import UnsavedChoice, UnsavedDialog, write_session_copy
+from qwen_tui.screens.unsaved_dialog import UnsavedChoice, UnsavedDialog
 from qwen_tui.store import OpenSession, SessionNotFoundError, SessionSummary, StoreError
+from qwen_tui.store.export import default_export_path, write_export, write_session_copy
 from qwen_tui.store.presets import Preset
 from qwen_tui.visible_text import copyable_text, one_line, visible_text
 from qwen_tui.widgets.message_list import MessageList

@@ -13,7 +13,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from qwen_tui.config import RemoteConfig
-from qwen_tui.model_setup.installed import InstalledModel
+from qwen_tui.model_files import InstalledModel
 from qwen_tui.visible_text import one_line
 
 ChatModel = InstalledModel | RemoteConfig

@@ -35,6 +35,7 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from qwen_tui.config import Config
+from qwen_tui.model_files import InstalledModel
 from qwen_tui.model_setup.catalog import CATALOG, CatalogEntry, find_entry
 from qwen_tui.model_setup.download import (
     MIRROR_HINT,
@@ -44,7 +45,6 @@ from qwen_tui.model_setup.download import (
     resolve_token,
 )
 from qwen_tui.model_setup.importer import demo_installed, ensure_demo_model, import_model
-from qwen_tui.model_setup.installed import InstalledModel
 from qwen_tui.model_setup.quantize import QuantizeError, needs_remote_code, read_config
 from qwen_tui.model_setup.setup_flow import (
     SetupError,
@@ -55,7 +55,7 @@ from qwen_tui.model_setup.setup_flow import (
 )
 from qwen_tui.paths import Paths
 from qwen_tui.screens.confirm_dialog import ConfirmDialog
-from qwen_tui.setup_cli import human_bytes
+from qwen_tui.units import GB, human_bytes
 from qwen_tui.visible_text import one_line, visible_text
 from qwen_tui.widgets.setup_progress import SetupProgress
 
@@ -66,7 +66,6 @@ log = logging.getLogger(__name__)
 
 REDRAW_EVERY_S = 0.25
 """Progress reaches the screen at most this often (a new file or step always does)."""
-GB = 2**30
 REPO_ID = re.compile(r"[\w.-]+/[\w.-]+")
 
 # huggingface_hub switches module-wide constants around each file it fetches: two downloads
@@ -249,7 +248,7 @@ def free_resources(paths: Paths) -> tuple[int, int]:
 
 
 def _gb(n: float) -> str:
-    return f"{n / GB:.1f} GB"
+    return human_bytes(n, "GB", digits=1)
 
 
 def describe_model(model: InstalledModel) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from textual import on
@@ -11,10 +10,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Static
 
-from qwen_tui.conversation import Session
 from qwen_tui.screens.key_safe_modal import KeySafeModal
-from qwen_tui.store.atomic import write_atomic
-from qwen_tui.store.schema import dumps, session_to_dict
 from qwen_tui.visible_text import visible_text
 
 UnsavedChoice = Literal["retry", "save-as", "export", "quit"]
@@ -65,9 +61,3 @@ class UnsavedDialog(KeySafeModal[UnsavedChoice | None]):
 
     def action_answer(self, choice: UnsavedChoice | None) -> None:
         self.answer(choice)
-
-
-def write_session_copy(session: Session, path: Path) -> None:
-    """The session file's content at `path` (atomic, 0600): copied back into the sessions
-    folder later, it opens like any other session."""
-    write_atomic(path, dumps(session_to_dict(session)))

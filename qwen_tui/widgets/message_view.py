@@ -16,10 +16,9 @@ from textual.timer import Timer
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
-from qwen_tui.conversation import GenerationStats, Message, StopReason
+from qwen_tui.conversation import ROLE_LABELS, Message
+from qwen_tui.stats_text import reply_stats_line
 from qwen_tui.visible_text import one_line, visible_text
-
-ROLE_LABELS = {"user": "You", "assistant": "Assistant", "system": "System"}
 
 STREAM_FLUSH_S = 0.25
 """Streamed text reaches the Markdown widget at most this often (four times a second reads
@@ -62,22 +61,6 @@ def rendered_part(text: str, chars: int = RENDER_CHARS, cost: int = RENDER_COST)
     if end == 0 and "\n" not in head:
         return head  # one long line (the cost of a line is its wrapping, bounded by chars)
     return head[:end]
-
-
-def stats_line(stats: GenerationStats | None) -> str:
-    """`42 tokens · TTFT 0.31 s · 12.5 tok/s` — the cost of one reply."""
-    if stats is None:
-        return ""
-    parts = [f"{stats.generated_tokens} tokens"]
-    if stats.ttft_s is not None:
-        parts.append(f"TTFT {stats.ttft_s:.2f} s")
-    if stats.decode_tok_s is not None:
-        parts.append(f"{stats.decode_tok_s:.1f} tok/s")
-    if stats.stop_reason is StopReason.MAX_TOKENS:
-        parts.append("max tokens reached")
-    if stats.dropped_turns:
-        parts.append(f"{stats.dropped_turns} old turns left out")
-    return " · ".join(parts)
 
 
 def with_line_breaks() -> MarkdownIt:
@@ -250,7 +233,7 @@ class MessageView(Vertical, can_focus=True):
 
     def _footer(self) -> Text:
         message = self.message
-        text = Text(stats_line(message.stats) if self.show_stats else "", style="dim")
+        text = Text(reply_stats_line(message.stats) if self.show_stats else "", style="dim")
         marker = self._marker()
         if marker:
             if text:

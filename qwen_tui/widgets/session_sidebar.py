@@ -15,6 +15,7 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Input, ListItem, ListView, Static
 
+from qwen_tui.actions import default_key
 from qwen_tui.visible_text import one_line
 from qwen_tui.widgets.keys_in_order import KeysInOrder
 
@@ -82,10 +83,10 @@ class SessionList(ListView):
     """
 
     BINDINGS = [  # noqa: RUF012 (Textual reads class-level BINDINGS)
-        Binding("f2", "rename", "Rename", id="sidebar.rename"),
-        Binding("delete,ctrl+d", "delete", "Delete", id="sidebar.delete"),
-        Binding("insert", "new", "New", id="sidebar.new"),
-        Binding("ctrl+f", "search", "Search", id="sidebar.search"),
+        Binding(default_key("sidebar.rename"), "rename", "Rename", id="sidebar.rename"),
+        Binding(default_key("sidebar.delete"), "delete", "Delete", id="sidebar.delete"),
+        Binding(default_key("sidebar.new"), "new", "New", id="sidebar.new"),
+        Binding(default_key("sidebar.search"), "search", "Search", id="sidebar.search"),
         Binding("escape", "leave", "Back to the prompt", show=False),
     ]
 

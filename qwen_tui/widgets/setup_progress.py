@@ -14,18 +14,10 @@ from rich.text import Text
 from textual.widget import Widget
 
 from qwen_tui.model_setup.download import DownloadProgress
-from qwen_tui.setup_cli import human_bytes
+from qwen_tui.units import clock_text, human_bytes
 from qwen_tui.visible_text import one_line
 
 FILLED, EMPTY = "█", "░"
-
-
-def clock_text(seconds: float) -> str:
-    """`m:ss` (or `h:mm:ss`) for an ETA or an elapsed time."""
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def download_numbers(progress: DownloadProgress) -> str:

@@ -6,6 +6,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from qwen_tui.stats_text import rate_text, ttft_text
+from qwen_tui.units import GB, human_bytes
 from qwen_tui.visible_text import one_line
 
 STATE_STYLES = {
@@ -17,10 +19,10 @@ STATE_STYLES = {
 }
 
 
-def format_bytes(count: int) -> str:
-    if count >= 1 << 30:
-        return f"{count / (1 << 30):.1f} GB"
-    return f"{count / (1 << 20):.0f} MB"
+def ram_text(count: int) -> str:
+    """`300 MB`, `1.2 GB`: whole MB below a GB (the figure changes every second; decimals
+    would only flicker)."""
+    return human_bytes(count, "GB" if count >= GB else "MB", digits=1 if count >= GB else 0)
 
 
 class StatusBar(Widget):
@@ -85,13 +87,13 @@ class StatusBar(Widget):
     def _numbers(self) -> dict[str, str]:
         parts = {}
         if self.tok_s is not None:
-            parts["tok/s"] = f"{self.tok_s:.1f} tok/s"
+            parts["tok/s"] = rate_text(self.tok_s)
         if self.ttft_s is not None:
-            parts["ttft"] = f"TTFT {self.ttft_s:.2f} s"
+            parts["ttft"] = ttft_text(self.ttft_s)
         if self.context_used is not None and self.context_size:
             used, size = self.context_used, self.context_size
             # More than fits: the oldest turns are left out of the prompt, not a bigger window.
             parts["ctx"] = f"ctx {used}/{size}" if used <= size else f"ctx >{size}"
         if self.rss_bytes:
-            parts["ram"] = f"RAM {format_bytes(self.rss_bytes)}"
+            parts["ram"] = f"RAM {ram_text(self.rss_bytes)}"
         return parts

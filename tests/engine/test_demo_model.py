@@ -8,7 +8,7 @@ import pytest
 
 from qwen_tui.conversation import GenerationSettings, Message, StopReason
 from qwen_tui.engine.base import TextChunk
-from qwen_tui.model_setup.installed import find_installed
+from qwen_tui.model_files import find_installed
 from qwen_tui.paths import Paths
 
 pytestmark = pytest.mark.slow
@@ -63,7 +63,7 @@ def test_quantized_greedy_answer_starts_like_the_full_precision_one(demo_model, 
 def test_without_eager_attention_bigdl_talks_nonsense(demo_model, reference_ids):
     """Why the manifest records attn_implementation="eager" for Llama models."""
     from qwen_tui.engine.loader import load_engine
-    from qwen_tui.model_setup.installed import InstalledModel
+    from qwen_tui.model_files import InstalledModel
 
     sdpa = InstalledModel(demo_model.path, replace(demo_model.manifest, attn_implementation=None))
     assert generated_ids(load_engine(sdpa))[:6] != reference_ids[:6]

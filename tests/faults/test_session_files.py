@@ -536,7 +536,7 @@ def _at(data: Any, where: tuple) -> Any:
 @SESSION_FUZZ
 @given(data=session_json())
 def test_any_json_is_loaded_or_moved_aside_never_a_traceback(data: Any) -> None:
-    from qwen_tui.screens.session_export import session_markdown
+    from qwen_tui.store.export import session_markdown
 
     raw = json.dumps(data).encode()
     with tempfile.TemporaryDirectory() as home:

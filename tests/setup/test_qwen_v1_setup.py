@@ -15,7 +15,7 @@ import pytest
 
 from qwen_tui.conversation import GenerationSettings, Message
 from qwen_tui.engine.base import ReplyDone, TextChunk
-from qwen_tui.model_setup.installed import (
+from qwen_tui.model_files import (
     InstalledModel,
     ModelManifest,
     find_installed,

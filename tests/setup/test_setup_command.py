@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from qwen_tui.model_setup.installed import list_installed
+from qwen_tui.model_files import list_installed
 from tests.fixtures.qwen_v1_real import QWEN_V1_SKIP_REASON, qwen_v1_code_available
 from tests.fixtures.qwen_v1_real import shared_tiny_qwen_v1 as real_qwen_v1
 from tests.hub_server import HubServer

@@ -14,7 +14,7 @@ import sys
 
 from qwen_tui import cli
 from qwen_tui.app import QwenTuiApp
-from qwen_tui.model_setup.installed import InstalledModel
+from qwen_tui.model_files import InstalledModel
 from tests.tui.fake_engine import FakeEngine
 
 DELAY_ENV, WORDS_ENV = "QWEN_TUI_FAKE_DELAY", "QWEN_TUI_FAKE_WORDS"

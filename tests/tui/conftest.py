@@ -10,7 +10,7 @@ import pytest
 
 from qwen_tui.app import QwenTuiApp
 from qwen_tui.config import Config
-from qwen_tui.model_setup.installed import InstalledModel, ModelManifest, write_manifest
+from qwen_tui.model_files import InstalledModel, ModelManifest, write_manifest
 from qwen_tui.paths import Paths
 from tests.tui.fake_engine import FakeEngine
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from qwen_tui.actions import DEFAULT_KEYS
 from qwen_tui.app import QwenTuiApp
-from qwen_tui.config import DEFAULT_KEYS
 from qwen_tui.screens.chat_screen import ChatScreen
+from qwen_tui.screens.setup_screen import SetupScreen
 from qwen_tui.widgets.session_sidebar import SessionList
 
 
 def test_every_rebindable_binding_has_its_documented_default() -> None:
     declared = {}
-    for owner in (QwenTuiApp, ChatScreen, SessionList):
+    for owner in (QwenTuiApp, ChatScreen, SessionList, SetupScreen):
         for binding in owner.BINDINGS:
             if getattr(binding, "id", None):
                 declared[binding.id] = binding.key

@@ -391,6 +391,11 @@ def test_remote_mistakes(tmp_path: Path, text: str, expected: str) -> None:
             ':3: [keys]."session.export": "ctrl+n" is also bound to "session.new"',
         ),
         ('[keys]\n"sidebar.delete" = "d"', ':2: [keys]."sidebar.delete": "d" types text'),
+        # the setup screen's back key shares a screen with the app's keys only
+        (
+            '[keys]\n"setup.back" = "f1"',
+            ':2: [keys]."setup.back": "f1" is also bound to "app.help"',
+        ),
         # the line of the key in its own section, not a same-named one earlier
         (
             '[generation]\nsystem_prompt = """\nendpoint = 1\n"""\n[hub]\nendpoint = "ftp://x"',
@@ -459,3 +464,10 @@ def test_warns_when_others_can_read_a_token(
     if warned:
         assert str(path) in config.warnings[0] and "chmod 600" in config.warnings[0]
         assert "hf_x" not in config.warnings[0]  # never echo the secret
+
+
+def test_the_setup_screens_back_key_can_be_rebound(tmp_path: Path) -> None:
+    """`setup.back` is a binding id of the app, so [keys] takes it (it once rejected it);
+    the chat's keys are not active on the setup screen, so it may share one with them."""
+    config = load_config(write(tmp_path, '[keys]\n"setup.back" = "ctrl+n"'))
+    assert config.keys == {"setup.back": "ctrl+n"}

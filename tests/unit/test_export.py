@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from qwen_tui.conversation import Message, Session
-from qwen_tui.screens import session_export
-from qwen_tui.screens.session_export import write_export
+from qwen_tui.store import export as session_export
+from qwen_tui.store.export import write_export
 
 
 def session(**changes: object) -> Session:

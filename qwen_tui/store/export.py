@@ -1,4 +1,6 @@
-"""A session as a Markdown document (what ctrl+e writes)."""
+"""A session written elsewhere than the sessions folder, always through the atomic writer:
+as a Markdown document (what ctrl+e writes), or as a copy in the session file's format
+(quitting with a session that could not be saved)."""
 
 from __future__ import annotations
 
@@ -6,10 +8,11 @@ import re
 import time
 from pathlib import Path
 
-from qwen_tui.conversation import Session, well_formed
+from qwen_tui.conversation import ROLE_LABELS, Session, well_formed
+from qwen_tui.stats_text import reply_stats_line
 from qwen_tui.store.atomic import write_atomic
+from qwen_tui.store.schema import dumps, session_to_dict
 from qwen_tui.visible_text import one_line, visible_text
-from qwen_tui.widgets.message_view import ROLE_LABELS, stats_line
 
 
 def session_markdown(session: Session) -> str:
@@ -24,7 +27,7 @@ def session_markdown(session: Session) -> str:
     for message in session.messages:
         parts.append(f"## {ROLE_LABELS.get(message.role, message.role)}")
         parts.append(visible_text(message.content).rstrip() or "*(empty)*")
-        note = stats_line(message.stats) if message.stats else ""
+        note = reply_stats_line(message.stats) if message.stats else ""
         if message.stopped:
             note = f"{note} · stopped" if note else "stopped"
         if message.error:
@@ -51,3 +54,9 @@ def write_export(session: Session, path: Path) -> None:
     data = well_formed(session_markdown(session)).encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, data)
+
+
+def write_session_copy(session: Session, path: Path) -> None:
+    """The session file's content at `path` (atomic, 0600): copied back into the sessions
+    folder later, it opens like any other session."""
+    write_atomic(path, dumps(session_to_dict(session)))
