@@ -498,7 +498,7 @@ def doctor(args: argparse.Namespace) -> int:
         problem = None
     except ConfigError as error:  # doctor still reports everything else
         endpoint, problem = "", str(error)
-    from qwen_tui.model_setup.download import resolve_endpoint
+    from qwen_tui.model_setup.hub_settings import resolve_endpoint
 
     print(terminal_text("\n".join(report(paths, resolve_endpoint(None, endpoint)))))
     if problem:

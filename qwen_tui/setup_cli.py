@@ -11,12 +11,9 @@ from typing import TextIO
 from qwen_tui.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CliError
 from qwen_tui.commands import load_settings, stage_printer, stop_on_signals
 from qwen_tui.model_setup.catalog import CATALOG, entry_for
-from qwen_tui.model_setup.download import (
-    DownloadError,
-    DownloadProgress,
-    resolve_endpoint,
-    resolve_token,
-)
+from qwen_tui.model_setup.download_errors import DownloadError
+from qwen_tui.model_setup.download_progress import DownloadProgress
+from qwen_tui.model_setup.hub_settings import resolve_endpoint, resolve_token
 from qwen_tui.model_setup.quantize import QuantizeError
 from qwen_tui.model_setup.setup_flow import SetupError, SetupRequest, installed_from, run_setup
 

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qwen_tui.model_setup.catalog import CatalogEntry, entry_for
-from qwen_tui.model_setup.download import DownloadError, ProgressCallback, download_model
+from qwen_tui.model_setup.download import download_model
+from qwen_tui.model_setup.download_errors import DownloadError
+from qwen_tui.model_setup.download_progress import ProgressCallback
 from qwen_tui.model_setup.installed import (
     InstalledModel,
     list_installed,

@@ -36,13 +36,9 @@ from textual.worker import Worker, WorkerState
 
 from qwen_tui.config import Config
 from qwen_tui.model_setup.catalog import CATALOG, CatalogEntry, find_entry
-from qwen_tui.model_setup.download import (
-    MIRROR_HINT,
-    DownloadError,
-    DownloadProgress,
-    resolve_endpoint,
-    resolve_token,
-)
+from qwen_tui.model_setup.download_errors import DownloadError
+from qwen_tui.model_setup.download_progress import DownloadProgress
+from qwen_tui.model_setup.hub_settings import MIRROR_HINT, resolve_endpoint, resolve_token
 from qwen_tui.model_setup.importer import demo_installed, ensure_demo_model, import_model
 from qwen_tui.model_setup.installed import InstalledModel
 from qwen_tui.model_setup.quantize import QuantizeError, needs_remote_code, read_config

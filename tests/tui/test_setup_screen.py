@@ -20,7 +20,8 @@ from textual.widgets import Input, Static
 from qwen_tui.app import QwenTuiApp
 from qwen_tui.config import Config, HubConfig
 from qwen_tui.conversation import GenerationSettings
-from qwen_tui.model_setup.download import DownloadError, DownloadProgress
+from qwen_tui.model_setup.download_errors import DownloadError
+from qwen_tui.model_setup.download_progress import DownloadProgress
 from qwen_tui.model_setup.installed import list_installed
 from qwen_tui.model_setup.quantize import QuantizeError
 from qwen_tui.model_setup.setup_flow import download_folder
