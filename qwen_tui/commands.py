@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, TextIO
 
 from qwen_tui.cli import EXIT_INTERRUPTED, EXIT_NO_MODEL, EXIT_OK, EXIT_USAGE, CliError
-from qwen_tui.config import REMOTE_PREFIX, Config, ConfigError, RemoteConfig, load_config
+from qwen_tui.config import REMOTE_PREFIX, Config, ConfigError, RemoteConfig
+from qwen_tui.config_file import load_config
 from qwen_tui.conversation import (
     GenerationSettings,
     GenerationStats,

@@ -16,8 +16,8 @@ from qwen_tui.config import (
     ModelConfig,
     RemoteConfig,
     UIConfig,
-    load_config,
 )
+from qwen_tui.config_file import load_config
 from qwen_tui.conversation import DEFAULT_SYSTEM_PROMPT, GenerationSettings
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
