@@ -5,7 +5,7 @@ The work itself is UI-free (model_setup/setup_job.py: the job, running it, its o
 blocking, so it runs in one thread worker; its progress callbacks fire in that thread and
 reach the screen as messages, at most a few a second (each redraw may cross a slow SSH link).
 Every failure comes back as data (`SetupOutcome.error`) and is shown in words with what to do
-about it here; this file keeps the widgets and that wording. The screen dismisses with the
+about it here (setup_words.py); this file keeps the widgets. The screen dismisses with the
 installed model, which the app then loads in the chat, or with None when the user leaves.
 """
 
@@ -13,19 +13,14 @@ from __future__ import annotations
 
 import re
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.message import Message
-from textual.message_pump import MessagePump
 from textual.screen import Screen
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
@@ -34,16 +29,12 @@ from textual.worker import Worker, WorkerState
 from qwen_tui.config import Config
 from qwen_tui.model_setup.catalog import CATALOG, CatalogEntry, find_entry
 from qwen_tui.model_setup.download_errors import DownloadError
-from qwen_tui.model_setup.download_progress import DownloadProgress
-from qwen_tui.model_setup.hub_settings import MIRROR_HINT, resolve_endpoint
+from qwen_tui.model_setup.hub_settings import resolve_endpoint
 from qwen_tui.model_setup.importer import demo_installed
 from qwen_tui.model_setup.installed import InstalledModel
 from qwen_tui.model_setup.quantize import QuantizeError, needs_remote_code, read_config
 from qwen_tui.model_setup.setup_flow import SetupError, download_folder, installed_from
 from qwen_tui.model_setup.setup_job import (
-    EXPECTED_ERRORS,
-    REDRAW_EVERY_S,
-    ProgressThrottle,
     SetupJob,
     SetupOutcome,
     failed,
@@ -54,8 +45,9 @@ from qwen_tui.model_setup.setup_job import (
 )
 from qwen_tui.paths import Paths
 from qwen_tui.screens.confirm_dialog import ConfirmDialog
-from qwen_tui.setup_cli import human_bytes
-from qwen_tui.visible_text import one_line, visible_text
+from qwen_tui.screens.setup_relay import DownloadProgressed, ProgressRelay, StageChanged
+from qwen_tui.screens.setup_words import catalog_label, describe_model, extra_label, failure_text
+from qwen_tui.visible_text import visible_text
 from qwen_tui.widgets.setup_progress import SetupProgress
 
 if TYPE_CHECKING:
@@ -65,112 +57,15 @@ GB = 2**30
 REPO_ID = re.compile(r"[\w.-]+/[\w.-]+")
 
 
-class DownloadProgressed(Message):
-    """Bytes, speed and ETA of the download running in the setup worker."""
-
-    def __init__(self, progress: DownloadProgress) -> None:
-        super().__init__()
-        self.progress = progress
-
-
-class StageChanged(Message):
-    """The setup worker moved to another step (downloading, quantizing…) or along one."""
-
-    def __init__(self, stage: str, fraction: float | None) -> None:
-        super().__init__()
-        self.stage = stage
-        self.fraction = fraction
-
-
-class ProgressRelay(ProgressThrottle):
-    """The worker's throttled progress, posted to `target` as messages."""
-
-    def __init__(
-        self,
-        target: MessagePump,
-        every_s: float = REDRAW_EVERY_S,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        super().__init__(
-            lambda progress: target.post_message(DownloadProgressed(progress)),
-            lambda stage, fraction: target.post_message(StageChanged(stage, fraction)),
-            every_s,
-            clock,
-        )
-
-
-def failure_text(error: Exception, job: SetupJob) -> tuple[str, str]:
-    """(what went wrong, what to do about it on this screen).
-
-    model_setup's messages are written for the command line ("set HF_ENDPOINT", "re-run");
-    for the errors this screen has a field for, the advice names the field instead.
-    """
-    message = str(error) or type(error).__name__
-    if not isinstance(error, EXPECTED_ERRORS):
-        return f"{type(error).__name__}: {message}", "The log has the details."
-    if not isinstance(error, DownloadError):
-        return message, ""
-    if error.kind == "cancelled":
-        return "Download cancelled.", "Press enter on the same model to resume where it stopped."
-    if error.kind == "unreachable":
-        first_sentence = message.split(". ", 1)[0].rstrip(".") + "."  # "Cannot reach X (why)."
-        return first_sentence, (
-            "Check the network. If the hub is blocked where you are, use a mirror: type "
-            f"{MIRROR_HINT} (or another) in Endpoint and press enter."
-        )
-    if error.kind == "unauthorized":
-        what = (
-            f"{job.endpoint} refused the token for {job.target}."
-            if job.token
-            else f"{job.target} is gated or private on {job.endpoint}."
-        )
-        return what, (
-            "Accept the model's licence on its page, create an access token with read access, "
-            "paste it in Token and press enter."
-        )
-    hints = {
-        "interrupted": "Press enter on the same model to resume; finished files are kept.",
-        "disk_full": "Free some space, then press enter on the same model to resume.",
-        "not_found": "Check the repo id and the endpoint.",
-    }
-    return message, hints.get(error.kind, "")
-
-
 def _gb(n: float) -> str:
     return f"{n / GB:.1f} GB"
 
-
-def describe_model(model: InstalledModel) -> str:
-    """`name (1.2 GB, sym_int4)`, for the notification when it is ready."""
-    manifest = model.manifest
-    return f"{one_line(model.name)} ({human_bytes(manifest.size_bytes)}, {manifest.low_bit})"
-
-
-# ---------------------------------------------------------------- what the list shows
 
 DEMO, IMPORT, OTHER = "demo", "import", "other"
 
 
 def _option_id(entry: CatalogEntry) -> str:
     return f"repo:{entry.repo_id}"
-
-
-def catalog_label(entry: CatalogEntry, state: str) -> Text:
-    """One row: mark, name, size, download, RAM to chat, licence (cut at the edge)."""
-    mark = {"installed": "✓ ", "partial": "◐ "}.get(state, "  ")
-    text = Text(mark)
-    text.append(f"{entry.display_name:<24}", style="bold")
-    text.append(f"  {entry.params:>4}  {entry.download_mb / 1024:3.1f} GB download  ")
-    text.append(f"{entry.run_ram_gb:.1f} GB RAM  ")
-    text.append(entry.license, style="dim")
-    return text
-
-
-def extra_label(mark: str, name: str, note: str) -> Text:
-    text = Text(mark)
-    text.append(name, style="bold")
-    text.append(f"  {note}", style="dim")
-    return text
 
 
 class SetupScreen(Screen[InstalledModel | None]):

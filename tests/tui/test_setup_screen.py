@@ -30,13 +30,9 @@ from qwen_tui.model_setup.setup_job import SetupJob
 from qwen_tui.screens import setup_screen
 from qwen_tui.screens.chat_screen import ChatScreen
 from qwen_tui.screens.confirm_dialog import ConfirmDialog
-from qwen_tui.screens.setup_screen import (
-    DownloadProgressed,
-    ProgressRelay,
-    SetupScreen,
-    StageChanged,
-    failure_text,
-)
+from qwen_tui.screens.setup_relay import DownloadProgressed, ProgressRelay, StageChanged
+from qwen_tui.screens.setup_screen import SetupScreen
+from qwen_tui.screens.setup_words import failure_text
 from qwen_tui.widgets.message_view import MessageView
 from qwen_tui.widgets.setup_progress import SetupProgress
 from tests.hub_server import HubServer
