@@ -3,7 +3,8 @@ error (exit 2) and warnings go to stderr before the command runs."""
 
 from __future__ import annotations
 
-from qwen_tui.config import Config, ConfigError, load_config
+from qwen_tui.config import Config, ConfigError
+from qwen_tui.config_file import load_config
 from qwen_tui.console import say
 from qwen_tui.exit_codes import EXIT_USAGE, CliError
 from qwen_tui.paths import Paths, get_paths

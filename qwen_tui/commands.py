@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from qwen_tui.cli_settings import load_settings
 from qwen_tui.cli_signals import hangup_interrupts, stop_on_signals
-from qwen_tui.config import REMOTE_PREFIX, Config, ConfigError, RemoteConfig, load_config
+from qwen_tui.config import REMOTE_PREFIX, Config, ConfigError, RemoteConfig
+from qwen_tui.config_file import load_config
 from qwen_tui.console import say, show, stage_printer
 from qwen_tui.conversation import (
     GenerationSettings,
@@ -396,7 +397,7 @@ def doctor(args: argparse.Namespace) -> int:
         problem = None
     except ConfigError as error:  # doctor still reports everything else
         endpoint, problem = "", str(error)
-    from qwen_tui.model_setup.download import resolve_endpoint
+    from qwen_tui.model_setup.hub_settings import resolve_endpoint
 
     print(terminal_text("\n".join(report(paths, resolve_endpoint(None, endpoint)))))
     if problem:

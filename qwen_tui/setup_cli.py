@@ -13,14 +13,10 @@ from qwen_tui.cli_signals import stop_on_signals
 from qwen_tui.console import stage_printer
 from qwen_tui.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_SETUP_FAILED, EXIT_USAGE, CliError
 from qwen_tui.model_setup.catalog import CATALOG, entry_for
-from qwen_tui.model_setup.download import (
-    DownloadError,
-    DownloadProgress,
-    resolve_endpoint,
-    resolve_token,
-)
+from qwen_tui.model_setup.download_errors import DownloadError
+from qwen_tui.model_setup.download_progress import DownloadProgress
 from qwen_tui.model_setup.quantize import QuantizeError
-from qwen_tui.model_setup.setup_flow import SetupError, SetupRequest, installed_from, run_setup
+from qwen_tui.model_setup.setup_flow import SetupError, installed_from, request_for, run_setup
 from qwen_tui.units import MB, clock_text, human_bytes
 
 
@@ -62,15 +58,14 @@ def setup(args: argparse.Namespace) -> int:
         print(f"qwen-tui: warning: {args.repo_id}: {entry.notes}", file=sys.stderr)
         if not args.yes and not confirm("Try it anyway?"):
             raise CliError("not confirmed (pass --yes to skip this question)", EXIT_USAGE)
-    request = SetupRequest(
-        repo_id=args.repo_id,
-        endpoint=resolve_endpoint(args.endpoint, config.hub.endpoint),
-        token=resolve_token(config.hub.token),
+    request = request_for(
+        args.repo_id,
+        config,
+        endpoint=args.endpoint,
         revision=args.revision,
-        low_bit=args.low_bit or config.model.low_bit,
+        low_bit=args.low_bit,
         trust_remote_code=args.trust_remote_code,
         delete_original=args.delete_original,
-        use_hf_transfer=config.hub.hf_transfer,
     )
     print(f"setting up {entry.display_name} from {request.endpoint}", file=sys.stderr)
     cancel = threading.Event()

@@ -13,9 +13,13 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from qwen_tui.config import Config
 from qwen_tui.model_files import InstalledModel, list_installed, runs_qwen_v1_code
 from qwen_tui.model_setup.catalog import CatalogEntry, entry_for
-from qwen_tui.model_setup.download import DownloadError, ProgressCallback, download_model
+from qwen_tui.model_setup.download import download_model
+from qwen_tui.model_setup.download_errors import DownloadError
+from qwen_tui.model_setup.download_progress import ProgressCallback
+from qwen_tui.model_setup.hub_settings import resolve_endpoint, resolve_token
 from qwen_tui.model_setup.installed import model_name_for
 from qwen_tui.model_setup.quantize import (
     Progress,
@@ -45,6 +49,34 @@ class SetupRequest:
     """The user's explicit consent to run this repo's code (catalog entries carry their own)."""
     delete_original: bool = False
     use_hf_transfer: bool = False
+
+
+def request_for(
+    repo_id: str,
+    config: Config,
+    *,
+    endpoint: str | None = None,
+    token: str | None = None,
+    revision: str | None = None,
+    low_bit: str | None = None,
+    trust_remote_code: bool = False,
+    delete_original: bool = False,
+) -> SetupRequest:
+    """A request with what the user typed (`--endpoint`, a field) over config.toml's settings.
+
+    `setup` on the command line and the setup screen both build theirs here, so the endpoint,
+    token, low-bit format and hf_transfer choice come from the same places in the same order.
+    """
+    return SetupRequest(
+        repo_id=repo_id,
+        endpoint=resolve_endpoint(endpoint, config.hub.endpoint),
+        token=token or resolve_token(config.hub.token),
+        revision=revision,
+        low_bit=low_bit or config.model.low_bit,
+        trust_remote_code=trust_remote_code,
+        delete_original=delete_original,
+        use_hf_transfer=config.hub.hf_transfer,
+    )
 
 
 @dataclass(frozen=True)

@@ -1,34 +1,26 @@
 """Set up a model: a catalog model, another hub repo, a local folder or GGUF file, or the demo.
 
 Opens at start when nothing is installed, and from the command palette ("Set up a model…").
-The work itself is the UI-free model_setup code (`run_setup`, `import_model`,
-`ensure_demo_model`), blocking, so it runs in one thread worker; its progress callbacks fire
-in that thread and reach the screen as messages, at most a few a second (each redraw may cross
-a slow SSH link). Expected failures come back as data (`SetupOutcome.error`) and are shown in
-words with what to do about them here. The screen dismisses with the installed model, which
-the app then loads in the chat, or with None when the user leaves.
+The work itself is UI-free (model_setup/setup_job.py: the job, running it, its outcome),
+blocking, so it runs in one thread worker; its progress callbacks fire in that thread and
+reach the screen as messages, at most a few a second (each redraw may cross a slow SSH link).
+Every failure comes back as data (`SetupOutcome.error`) and is shown in words with what to do
+about it here (setup_words.py); this file keeps the widgets. The screen dismisses with the
+installed model, which the app then loads in the chat, or with None when the user leaves.
 """
 
 from __future__ import annotations
 
-import logging
 import re
-import shutil
 import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar
 
-import psutil
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.message import Message
-from textual.message_pump import MessagePump
 from textual.screen import Screen
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
@@ -37,251 +29,43 @@ from textual.worker import Worker, WorkerState
 from qwen_tui.config import Config
 from qwen_tui.model_files import InstalledModel
 from qwen_tui.model_setup.catalog import CATALOG, CatalogEntry, find_entry
-from qwen_tui.model_setup.download import (
-    MIRROR_HINT,
-    DownloadError,
-    DownloadProgress,
-    resolve_endpoint,
-    resolve_token,
-)
-from qwen_tui.model_setup.importer import demo_installed, ensure_demo_model, import_model
+from qwen_tui.model_setup.download_errors import DownloadError
+from qwen_tui.model_setup.hub_settings import resolve_endpoint
+from qwen_tui.model_setup.importer import demo_installed
 from qwen_tui.model_setup.quantize import QuantizeError, needs_remote_code, read_config
-from qwen_tui.model_setup.setup_flow import (
-    SetupError,
-    SetupRequest,
-    download_folder,
-    installed_from,
-    run_setup,
+from qwen_tui.model_setup.setup_flow import SetupError, download_folder, installed_from
+from qwen_tui.model_setup.setup_job import (
+    SetupJob,
+    SetupOutcome,
+    failed,
+    free_resources,
+    hub_job,
+    needs_consent,
+    run_job,
 )
 from qwen_tui.paths import Paths
 from qwen_tui.screens.confirm_dialog import ConfirmDialog
+from qwen_tui.screens.setup_relay import DownloadProgressed, ProgressRelay, StageChanged
+from qwen_tui.screens.setup_words import catalog_label, describe_model, extra_label, failure_text
 from qwen_tui.units import GB, human_bytes
-from qwen_tui.visible_text import one_line, visible_text
+from qwen_tui.visible_text import visible_text
 from qwen_tui.widgets.setup_progress import SetupProgress
 
 if TYPE_CHECKING:
     from qwen_tui.app import QwenTuiApp
 
-log = logging.getLogger(__name__)
-
-REDRAW_EVERY_S = 0.25
-"""Progress reaches the screen at most this often (a new file or step always does)."""
 REPO_ID = re.compile(r"[\w.-]+/[\w.-]+")
-
-# huggingface_hub switches module-wide constants around each file it fetches: two downloads
-# in one process would flip them under each other. A cancelled job still winding down holds
-# this until it has, so a new one waits rather than overlapping it.
-_ONE_SETUP_AT_A_TIME = threading.Lock()
-
-JobKind = Literal["hub", "import", "demo"]
-EXPECTED_ERRORS = (DownloadError, QuantizeError, SetupError)
-"""Failures model_setup words for users; anything else is a bug and goes to the log."""
-
-
-# ---------------------------------------------------------------- the work (no widgets)
-
-
-@dataclass(frozen=True)
-class SetupJob:
-    """One thing to set up, with the settings it runs with."""
-
-    kind: JobKind
-    target: str = ""
-    """Repo id (hub) or path (import); empty for the demo."""
-    endpoint: str = ""
-    token: str | None = None
-    trust_remote_code: bool = False
-    """The user confirmed running this repo's or folder's own code."""
-
-    @property
-    def title(self) -> str:
-        if self.kind == "demo":
-            return "Preparing the demo model"
-        if self.kind == "import":
-            return f"Importing {self.target}"
-        return f"Downloading {self.target} from {self.endpoint}"
-
-
-@dataclass(frozen=True)
-class SetupOutcome:
-    """What the worker returns: the model, or the failure to show (never both)."""
-
-    job: SetupJob
-    model: InstalledModel | None = None
-    error: Exception | None = None
-
-
-def perform(
-    job: SetupJob,
-    paths: Paths,
-    config: Config,
-    on_download: Callable[[DownloadProgress], None],
-    on_stage: Callable[[str, float | None], None],
-    cancel: threading.Event,
-) -> InstalledModel:
-    """Run `job` to the end. Blocking: call it from a worker thread."""
-    if job.kind == "demo":
-        return ensure_demo_model(paths, on_stage)
-    if job.kind == "import":
-        return import_model(
-            Path(job.target),
-            paths,
-            low_bit=config.model.low_bit,
-            trust_remote_code=job.trust_remote_code,
-            progress=on_stage,
-        )
-    request = SetupRequest(
-        repo_id=job.target,
-        endpoint=job.endpoint,
-        token=job.token,
-        low_bit=config.model.low_bit,
-        trust_remote_code=job.trust_remote_code,
-        use_hf_transfer=config.hub.hf_transfer,
-    )
-    result = run_setup(request, paths, on_download=on_download, on_stage=on_stage, cancel=cancel)
-    return result.model
-
-
-class DownloadProgressed(Message):
-    """Bytes, speed and ETA of the download running in the setup worker."""
-
-    def __init__(self, progress: DownloadProgress) -> None:
-        super().__init__()
-        self.progress = progress
-
-
-class StageChanged(Message):
-    """The setup worker moved to another step (downloading, quantizing…) or along one."""
-
-    def __init__(self, stage: str, fraction: float | None) -> None:
-        super().__init__()
-        self.stage = stage
-        self.fraction = fraction
-
-
-class ProgressRelay:
-    """The worker's progress callbacks: post to `target`, at most every `every_s` seconds.
-
-    Downloads report ten times a second; over a slow SSH link every redraw costs, so most are
-    dropped here, in the worker thread, before they become messages. A new file or step and
-    the end of the download are always passed on.
-    """
-
-    def __init__(
-        self,
-        target: MessagePump,
-        every_s: float = REDRAW_EVERY_S,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._target = target
-        self._every_s = every_s
-        self._clock = clock
-        self._last_post = float("-inf")
-        self._last_file: str | None = None
-        self._last_stage: str | None = None
-
-    def _due(self, now: float) -> bool:
-        return now - self._last_post >= self._every_s
-
-    def _post(self, message: Message, now: float) -> None:
-        self._last_post = now
-        self._target.post_message(message)
-
-    def download(self, progress: DownloadProgress) -> None:
-        now = self._clock()
-        new_file = progress.filename != self._last_file
-        finished = progress.done_bytes >= progress.total_bytes
-        if new_file or finished or self._due(now):
-            self._last_file = progress.filename
-            self._post(DownloadProgressed(progress), now)
-
-    def stage(self, stage: str, fraction: float | None) -> None:
-        now = self._clock()
-        if stage != self._last_stage or self._due(now):
-            self._last_stage = stage
-            self._post(StageChanged(stage, fraction), now)
-
-
-def failure_text(error: Exception, job: SetupJob) -> tuple[str, str]:
-    """(what went wrong, what to do about it on this screen).
-
-    model_setup's messages are written for the command line ("set HF_ENDPOINT", "re-run");
-    for the errors this screen has a field for, the advice names the field instead.
-    """
-    message = str(error) or type(error).__name__
-    if not isinstance(error, EXPECTED_ERRORS):
-        return f"{type(error).__name__}: {message}", "The log has the details."
-    if not isinstance(error, DownloadError):
-        return message, ""
-    if error.kind == "cancelled":
-        return "Download cancelled.", "Press enter on the same model to resume where it stopped."
-    if error.kind == "unreachable":
-        first_sentence = message.split(". ", 1)[0].rstrip(".") + "."  # "Cannot reach X (why)."
-        return first_sentence, (
-            "Check the network. If the hub is blocked where you are, use a mirror: type "
-            f"{MIRROR_HINT} (or another) in Endpoint and press enter."
-        )
-    if error.kind == "unauthorized":
-        what = (
-            f"{job.endpoint} refused the token for {job.target}."
-            if job.token
-            else f"{job.target} is gated or private on {job.endpoint}."
-        )
-        return what, (
-            "Accept the model's licence on its page, create an access token with read access, "
-            "paste it in Token and press enter."
-        )
-    hints = {
-        "interrupted": "Press enter on the same model to resume; finished files are kept.",
-        "disk_full": "Free some space, then press enter on the same model to resume.",
-        "not_found": "Check the repo id and the endpoint.",
-    }
-    return message, hints.get(error.kind, "")
-
-
-def free_resources(paths: Paths) -> tuple[int, int]:
-    """(RAM available now, free disk space where downloads go), in bytes."""
-    folder = paths.cache_dir.absolute()
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    return psutil.virtual_memory().available, shutil.disk_usage(folder).free
 
 
 def _gb(n: float) -> str:
     return human_bytes(n, "GB", digits=1)
 
 
-def describe_model(model: InstalledModel) -> str:
-    """`name (1.2 GB, sym_int4)`, for the notification when it is ready."""
-    manifest = model.manifest
-    return f"{one_line(model.name)} ({human_bytes(manifest.size_bytes)}, {manifest.low_bit})"
-
-
-# ---------------------------------------------------------------- what the list shows
-
 DEMO, IMPORT, OTHER = "demo", "import", "other"
 
 
 def _option_id(entry: CatalogEntry) -> str:
     return f"repo:{entry.repo_id}"
-
-
-def catalog_label(entry: CatalogEntry, state: str) -> Text:
-    """One row: mark, name, size, download, RAM to chat, licence (cut at the edge)."""
-    mark = {"installed": "✓ ", "partial": "◐ "}.get(state, "  ")
-    text = Text(mark)
-    text.append(f"{entry.display_name:<24}", style="bold")
-    text.append(f"  {entry.params:>4}  {entry.download_mb / 1024:3.1f} GB download  ")
-    text.append(f"{entry.run_ram_gb:.1f} GB RAM  ")
-    text.append(entry.license, style="dim")
-    return text
-
-
-def extra_label(mark: str, name: str, note: str) -> Text:
-    text = Text(mark)
-    text.append(name, style="bold")
-    text.append(f"  {note}", style="dim")
-    return text
 
 
 class SetupScreen(Screen[InstalledModel | None]):
@@ -486,15 +270,9 @@ class SetupScreen(Screen[InstalledModel | None]):
             source.focus()
 
     def _hub_job(self, repo_id: str) -> SetupJob:
-        config = self.app.config
         endpoint = self.query_one("#setup-endpoint", Input).value.strip()
         token = self.query_one("#setup-token", Input).value.strip()
-        return SetupJob(
-            "hub",
-            repo_id,
-            endpoint=resolve_endpoint(endpoint or None, config.hub.endpoint),
-            token=token or resolve_token(config.hub.token),
-        )
+        return hub_job(repo_id, self.app.config, endpoint, token)
 
     def _start_import(self, path: Path) -> None:
         if not path.exists():
@@ -527,12 +305,7 @@ class SetupScreen(Screen[InstalledModel | None]):
         self, job: SetupJob, paths: Paths, config: Config, cancel: threading.Event
     ) -> SetupOutcome:
         relay = ProgressRelay(self)
-        with _ONE_SETUP_AT_A_TIME:
-            try:
-                model = perform(job, paths, config, relay.download, relay.stage, cancel)
-            except EXPECTED_ERRORS as error:
-                return SetupOutcome(job, error=error)
-        return SetupOutcome(job, model=model)
+        return run_job(job, paths, config, relay.download, relay.stage, cancel)
 
     def on_download_progressed(self, message: DownloadProgressed) -> None:
         cancel = self._cancel
@@ -564,11 +337,8 @@ class SetupScreen(Screen[InstalledModel | None]):
             # cannot stop a thread: the event does, or quitting would wait for the download.
             if self._cancel is not None:
                 self._cancel.set()
-        elif event.state is WorkerState.ERROR:
-            # Not a failure model_setup words for users: a bug, or a library's surprise.
-            log.error("setting up %s failed", job.target, exc_info=worker.error)
-            error = worker.error if isinstance(worker.error, Exception) else None
-            self._finished(SetupOutcome(job, error=error or RuntimeError(str(worker.error))))
+        elif event.state is WorkerState.ERROR:  # run_job returns failures: this is a last resort
+            self._finished(failed(job, worker.error or RuntimeError("setup failed")))
 
     def _finished(self, outcome: SetupOutcome) -> None:
         self._cancel, self._worker = None, None
@@ -579,7 +349,7 @@ class SetupScreen(Screen[InstalledModel | None]):
             self.dismiss(outcome.model)
             return
         error = outcome.error or RuntimeError("no model")
-        if isinstance(error, SetupError) and self._needs_consent(outcome.job):
+        if isinstance(error, SetupError) and needs_consent(outcome.job, self.app.paths):
             self._ask_remote_code(outcome.job, outcome.job.target)
             return
         self._show_failure(error, outcome.job)
@@ -600,16 +370,6 @@ class SetupScreen(Screen[InstalledModel | None]):
             self.choices.focus()
 
     # ------------------------------------------------------------ remote code
-
-    def _needs_consent(self, job: SetupJob) -> bool:
-        """`run_setup` stopped because a repo outside the catalog needs its own code to load."""
-        if job.kind != "hub" or job.trust_remote_code or find_entry(job.target) is not None:
-            return False
-        folder = download_folder(self.app.paths, job.target)
-        try:
-            return needs_remote_code(folder, read_config(folder))
-        except QuantizeError:
-            return False
 
     def _ask_remote_code(self, job: SetupJob, what: str) -> None:
         question = (

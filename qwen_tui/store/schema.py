@@ -15,18 +15,15 @@ to the dataclasses without a version bump.
 
 from __future__ import annotations
 
-import enum
 import json
 import re
-import types
-import typing
 from collections.abc import Callable
-from dataclasses import dataclass, fields
-from functools import cache
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args, get_type_hints
+from typing import Any
 
 from qwen_tui.conversation import GenerationSettings, GenerationStats, Message, Session
+from qwen_tui.typed_fields import Mismatch, checked, field_types, type_words
 
 SCHEMA_VERSION = 1
 ROLES = ("system", "user", "assistant")
@@ -210,16 +207,10 @@ def _message_from_dict(data: Any, where: str) -> Message:
 def _dataclass_values(cls: type, data: dict[str, Any], where: str) -> dict[str, Any]:
     """Type-checked values for the fields of `cls` present in `data` (others: defaults)."""
     values = {}
-    for name, annotation in _field_types(cls).items():
+    for name, annotation in field_types(cls).items():
         if name in data:
             values[name] = _check(data[name], annotation, f"{where}.{name}")
     return values
-
-
-@cache
-def _field_types(cls: type) -> dict[str, Any]:
-    hints = get_type_hints(cls)
-    return {f.name: hints[f.name] for f in fields(cls)}
 
 
 def _require(data: dict[str, Any], key: str, expected: Any, where: str) -> Any:
@@ -240,35 +231,14 @@ def _require_time(data: dict[str, Any], key: str, where: str) -> float:
 
 def _check(value: Any, expected: Any, name: str) -> Any:
     """`value` if it has type `expected` (int counts as float, bool never as a number)."""
-    options = get_args(expected) if _is_union(expected) else (expected,)
-    for option in options:
-        if option is type(None) and value is None:
-            return None
-        if option is float and _is_number(value):
-            try:
-                return float(value)
-            except OverflowError:  # an integer beyond float range
-                continue
-        if option is int and isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(option, type) and issubclass(option, enum.Enum):
-            try:
-                return option(value)
-            except (ValueError, TypeError):
-                continue
-        if option in (str, bool, list, dict) and type(value) is option:
-            return value
-    wanted = " or ".join(_TYPE_WORDS.get(o, getattr(o, "__name__", str(o))) for o in options)
-    raise ValueError(f"{name}: expected {wanted}, got {_type_name(value)} {_short(value)}")
-
-
-def _is_union(annotation: Any) -> bool:
-    return typing.get_origin(annotation) in (typing.Union, types.UnionType)
-
-
-def _is_number(value: Any) -> bool:
-    # NaN/inf are accepted: json writes them and a reader must take back what was written.
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    try:
+        # NaN/inf are accepted: json writes them and a reader must take back what was written.
+        return checked(value, expected, finite=False)
+    except Mismatch:
+        wanted = type_words(expected, _TYPE_WORDS)
+        raise ValueError(
+            f"{name}: expected {wanted}, got {_type_name(value)} {_short(value)}"
+        ) from None
 
 
 _TYPE_WORDS = {

@@ -12,28 +12,44 @@ Two running instances never silently lose each other's turns:
 
 A file of an older schema version is upgraded in place when loaded, after a hard link (or
 copy) of the original is kept as `<id>.json.v<N>.bak`.
+
+This module is the store itself (list, load, save, delete, lock, open); beside it are
+errors.py (what can go wrong), session_files.py (ids, reading only plain files, renames
+that never overwrite), open_session.py (what open() returns), leftovers.py (what crashes
+leave behind), schema.py (the JSON layout) and lock.py.
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
-import errno
 import os
-import re
 import stat
-import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-from qwen_tui.conversation import GenerationStats, Message, Session, StopReason
+from qwen_tui.conversation import Session
 from qwen_tui.paths import ensure_private_dir
 from qwen_tui.store import lock as locks
 from qwen_tui.store import schema
-from qwen_tui.store.atomic import TEMP_SUFFIX, describe_os_error, write_atomic
+from qwen_tui.store.atomic import describe_os_error, write_atomic
+from qwen_tui.store.errors import (
+    CorruptSessionError,
+    SessionChangedError,
+    SessionLockedError,
+    SessionNotFoundError,
+    StoreError,
+    StoreProblem,
+    corrupt_message,
+)
+from qwen_tui.store.leftovers import (
+    remove_lock_file,
+    remove_orphan_lock_files,
+    remove_stale_temp_files,
+)
 from qwen_tui.store.lock import LOCK_SUFFIX, LockHolder, SessionLock
+from qwen_tui.store.open_session import OpenSession
 from qwen_tui.store.schema import (
-    SCHEMA_VERSION,
     SessionSummary,
     dumps,
     loads,
@@ -41,147 +57,27 @@ from qwen_tui.store.schema import (
     session_to_dict,
     summary_from_dict,
 )
-
-__all__ = [
-    "SCHEMA_VERSION",
-    "CorruptSessionError",
-    "InvalidSessionIdError",
-    "LockHolder",
-    "OpenSession",
-    "SessionChangedError",
-    "SessionLock",
-    "SessionLockedError",
-    "SessionNotFoundError",
-    "SessionStore",
-    "SessionSummary",
-    "StoreError",
-    "StoreProblem",
-    "check_session_id",
-]
-
-SUFFIX = ".json"
-CORRUPT_MARK = ".corrupt-"
-BACKUP_SUFFIX = ".bak"
-# Letters, digits, '.', '_' and '-', not starting with a dot: a plain file name on every OS,
-# with no way to reach outside the folder ("../x", "/etc/x", "a/b") or hide (".x").
-_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-# A crashed save leaves its temp file behind (a crashed new session, its lock file); one
-# this old belongs to nobody.
-_STALE_TEMP_SECONDS = 24 * 3600
-
-
-class StoreError(Exception):
-    """A session could not be read or written; the message is meant for the user."""
-
-
-class SessionNotFoundError(StoreError):
-    """No file for this session id."""
-
-
-class CorruptSessionError(StoreError):
-    """The file was not a valid session; it has been moved aside (the message says where)."""
-
-
-class InvalidSessionIdError(StoreError, ValueError):
-    """The id is not a safe file name (e.g. "../x")."""
-
-
-class SessionLockedError(StoreError):
-    """Another running qwen-tui (or this one, elsewhere) is writing the session."""
-
-    def __init__(self, session_id: str, holder: LockHolder, doing: str = "") -> None:
-        where = (
-            "already open in this qwen-tui"
-            if holder.is_this_process
-            else f"open in another qwen-tui ({holder.describe()})"
-        )
-        if doing:
-            super().__init__(f"could not {doing} session {session_id}: it is {where}")
-        else:
-            super().__init__(f"session {session_id} is {where}")
-        self.session_id = session_id
-        self.holder = holder
-
-
-class SessionChangedError(StoreError):
-    """The file changed on disk since this store read it: saving would overwrite someone."""
-
-
-@dataclass(frozen=True)
-class StoreProblem:
-    """A file list()/load() found bad, for the UI or CLI to report."""
-
-    path: Path
-    reason: str
-    moved_to: Path | None
-    """Where the file now is; None if it could not be moved (still at `path`)."""
-
-    def __str__(self) -> str:
-        where = f"moved to {self.moved_to}" if self.moved_to else "left in place"
-        return f"{self.path}: {self.reason} ({where})"
-
-
-@dataclass
-class OpenSession:
-    """A session opened by `SessionStore.open()`/`open_new()`; `close()` when done with it.
-
-    Writable while `lock` is held. Read-only (`writer` set, `notice` says so) when another
-    qwen-tui was writing it: do not save it then; to take it over later, close and open it
-    again, which re-reads what the other instance wrote.
-    """
-
-    session: Session
-    lock: SessionLock | None
-    """Held until close(); None when read-only or when the folder could not be locked."""
-    writer: LockHolder | None = None
-    """The other process writing this session, when it was opened read-only."""
-    notice: str | None = None
-    """A sentence for the user: opened read-only, or could not be locked (saves may fail)."""
-    interrupted: list[Message] = field(default_factory=list)
-    """Replies left incomplete by a qwen-tui that is gone (crashed, killed, lost power):
-    show them as interrupted, with their text, and offer to regenerate them."""
-
-    @property
-    def read_only(self) -> bool:
-        return self.writer is not None
-
-    def settle_interrupted(self) -> list[Message]:
-        """Mark interrupted replies as stopped, so that a turn added after them does not
-        leave them looking in progress forever. Their text is kept, and so is the token
-        count a partial save recorded: a reply cut short is stopped, not failed."""
-        settled, self.interrupted = self.interrupted, []
-        for message in settled:
-            message.incomplete = False
-            message.stats = replace(
-                message.stats or GenerationStats(), stop_reason=StopReason.STOPPED, error=None
-            )
-        return settled
-
-    def close(self) -> None:
-        if self.lock is not None:
-            self.lock.release()
-
-    def __enter__(self) -> OpenSession:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+from qwen_tui.store.session_files import (
+    BACKUP_SUFFIX,
+    SAFE_ID,
+    SUFFIX,
+    NotAFileError,
+    StatKey,
+    check_session_id,
+    corrupt_name,
+    keep_backup,
+    not_a_file,
+    read_regular_file,
+    refuse_odd_file,
+    rename_no_overwrite,
+    stat_key,
+)
 
 
 @dataclass(frozen=True)
 class _CachedSummary:
     stat_key: tuple[int, int, int]
     summary: SessionSummary
-
-
-def check_session_id(session_id: str) -> str:
-    """`session_id` if it is a session id (a plain, visible file name); InvalidSessionIdError
-    otherwise: "" or "../x" or "a/b" must never name a file, nor quietly mean "new"."""
-    if not isinstance(session_id, str) or not _SAFE_ID.fullmatch(session_id):
-        raise InvalidSessionIdError(
-            f"invalid session id {session_id!r}: use letters, digits, '.', '_' and '-'"
-        )
-    return session_id
 
 
 class SessionStore:
@@ -204,7 +100,7 @@ class SessionStore:
         self._summaries: dict[Path, _CachedSummary] = {}
         # What each file looked like when this store last read or wrote it: save() refuses
         # to replace a file someone else changed since (see _check_unchanged).
-        self._seen: dict[str, _StatKey] = {}
+        self._seen: dict[str, StatKey] = {}
 
     # ------------------------------------------------------------ public interface
 
@@ -222,8 +118,8 @@ class SessionStore:
                 summaries.append(summary)
         for gone in self._summaries.keys() - seen:
             self._summaries.pop(gone, None)  # pop: a save in another worker may race us
-        self._remove_stale_temp_files()
-        self._remove_orphan_lock_files()
+        remove_stale_temp_files(self.dir)
+        remove_orphan_lock_files(self.dir)
         return _newest_first(summaries)
 
     def load(self, session_id: str) -> Session:
@@ -240,7 +136,7 @@ class SessionStore:
         except ValueError as error:
             self._seen.pop(session_id, None)
             problem = self._move_aside(path, str(error))
-            raise CorruptSessionError(_corrupt_message(problem)) from error
+            raise CorruptSessionError(corrupt_message(problem)) from error
         self._seen[session_id] = key
         if isinstance(version, int) and version < schema.SCHEMA_VERSION:
             self._upgrade_in_place(session, path, version)
@@ -266,10 +162,10 @@ class SessionStore:
         self._summaries.pop(path, None)
         try:
             ensure_private_dir(self.dir)  # recreated if the user removed it while we ran
-            _refuse_odd_file(path)
+            refuse_odd_file(path)
             self._check_unchanged(session.id, path)
             write_atomic(path, dumps(data))
-        except _NotAFileError as error:
+        except NotAFileError as error:
             raise StoreError(
                 f"could not save session {session.id}: {error}; not replacing it: move it "
                 f"away, or save this conversation under another session"
@@ -279,7 +175,7 @@ class SessionStore:
                 f"could not save session {session.id}: {describe_os_error(error)}"
             ) from error
         try:
-            self._seen[session.id] = _stat_key(os.stat(path))
+            self._seen[session.id] = stat_key(os.stat(path))
         except OSError:
             self._seen.pop(session.id, None)
 
@@ -298,7 +194,7 @@ class SessionStore:
             ) from error
         self._summaries.pop(path, None)
         self._seen.pop(session_id, None)
-        self._remove_lock_file(session_id)
+        remove_lock_file(self.lock_path_for(session_id))
 
     # ------------------------------------------------------------ writers and locks
 
@@ -389,24 +285,24 @@ class SessionStore:
     def _summary(self, path: Path) -> SessionSummary | None:
         """The summary of one file, from cache if unchanged; None (and a problem) if bad."""
         session_id = path.name.removesuffix(SUFFIX)
-        if not _SAFE_ID.fullmatch(session_id):
+        if not SAFE_ID.fullmatch(session_id):
             self._record(StoreProblem(path, "file name is not a session id", None))
             return None
         try:
             info = path.lstat()
-            key = _stat_key(info)
+            key = stat_key(info)
             cached = self._summaries.get(path)
             if cached is not None and cached.stat_key == key:
                 return cached.summary
             if not stat.S_ISREG(info.st_mode):
                 # A link, folder, FIFO or device named *.json: not ours to move or judge,
                 # but the user should know why it is not listed.
-                self._record(StoreProblem(path, _not_a_file(path, info), None))
+                self._record(StoreProblem(path, not_a_file(path, info), None))
                 return None
-            raw, key = _read_regular_file(path)
+            raw, key = read_regular_file(path)
         except FileNotFoundError:
             return None  # deleted (or moved aside) by another instance since the scan
-        except _NotAFileError as error:
+        except NotAFileError as error:
             self._record(StoreProblem(path, str(error), None))
             return None
         except OSError as error:
@@ -441,7 +337,7 @@ class SessionStore:
         if seen is None:
             return
         try:
-            now = _stat_key(os.stat(path))
+            now = stat_key(os.stat(path))
         except FileNotFoundError:
             return
         if now != seen:
@@ -460,41 +356,18 @@ class SessionStore:
         if holder is not None and not holder.is_this_process:
             return
         try:
-            _keep_backup(path, path.with_name(f"{path.name}.v{version}{BACKUP_SUFFIX}"))
+            keep_backup(path, path.with_name(f"{path.name}.v{version}{BACKUP_SUFFIX}"))
             self.save(session)
         except (OSError, StoreError):
             return
 
-    def _remove_lock_file(self, session_id: str) -> None:
-        """Remove the lock file of a session that has no file (deleted, or never saved by a
-        process that died), taking the lock first so that nobody is holding it."""
-        path = self.lock_path_for(session_id)
-        if locks.held_here(path):
-            return  # released later by its holder here, which removes the file then
-        try:
-            locks.acquire(path).release()  # release() removes a lock file guarding nothing
-        except (locks.LockTakenError, OSError):
-            return
-
-    def _remove_orphan_lock_files(self) -> None:
-        cutoff = time.time() - _STALE_TEMP_SECONDS
-        for path in self.dir.glob(f"*{SUFFIX}{LOCK_SUFFIX}"):
-            session_id = path.name.removesuffix(SUFFIX + LOCK_SUFFIX)
-            with contextlib.suppress(OSError):
-                if (
-                    _SAFE_ID.fullmatch(session_id)
-                    and path.stat().st_mtime < cutoff
-                    and not locks.guarded_file(path).exists()
-                ):
-                    self._remove_lock_file(session_id)
-
-    def _read(self, path: Path, session_id: str) -> tuple[bytes, _StatKey]:
+    def _read(self, path: Path, session_id: str) -> tuple[bytes, StatKey]:
         """The file's bytes and the identity of the very file they were read from."""
         try:
-            return _read_regular_file(path)
+            return read_regular_file(path)
         except FileNotFoundError:
             raise SessionNotFoundError(f"no session {session_id} ({path})") from None
-        except _NotAFileError as error:
+        except NotAFileError as error:
             raise StoreError(f"could not read session {session_id}: {error}") from None
         except OSError as error:
             raise StoreError(
@@ -505,7 +378,7 @@ class SessionStore:
         """Rename a bad file out of the way, never over another file; record the problem."""
         self._summaries.pop(path, None)
         try:
-            moved_to = _rename_no_overwrite(path, _corrupt_name(path))
+            moved_to = rename_no_overwrite(path, corrupt_name(path))
         except OSError as error:
             failed = f"{reason}; moving it aside failed: {describe_os_error(error)}"
             problem = StoreProblem(path, failed, None)
@@ -522,151 +395,10 @@ class SessionStore:
             return
         self.problems.append(problem)
 
-    def _remove_stale_temp_files(self) -> None:
-        cutoff = time.time() - _STALE_TEMP_SECONDS
-        for temp in self.dir.glob(f".*{SUFFIX}.*{TEMP_SUFFIX}"):
-            with contextlib.suppress(OSError):
-                if temp.stat().st_mtime < cutoff:
-                    temp.unlink()
-
-
-_StatKey = tuple[int, int, int]
-
-
-class _NotAFileError(OSError):
-    """A session path that is a link, folder, FIFO, socket or device, not a plain file."""
-
-
-# Never follow a link (it may point out of the folder, or at another user's file) and
-# never block on opening a FIFO (a writer may never come: the app would hang).
-_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-
-
-def _read_regular_file(path: Path) -> tuple[bytes, _StatKey]:
-    """The bytes of the plain file at `path` and its identity, checked on the open file
-    itself (fstat), so a swap between a check and the open cannot fool it."""
-    try:
-        fd = os.open(path, _OPEN_FLAGS)
-    except OSError as error:
-        if error.errno == errno.ELOOP:  # O_NOFOLLOW met a symbolic link
-            raise _NotAFileError(_not_a_file(path, path.lstat())) from None
-        raise
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise _NotAFileError(_not_a_file(path, info))
-        os.set_blocking(fd, True)
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        return b"".join(chunks), _stat_key(info)
-    finally:
-        os.close(fd)
-
-
-def _refuse_odd_file(path: Path) -> None:
-    """Raise _NotAFileError if `path` exists and is not a plain file: an atomic save would
-    silently replace a symbolic link (or a FIFO someone made) by a regular file."""
-    try:
-        info = path.lstat()
-    except FileNotFoundError:
-        return
-    if not stat.S_ISREG(info.st_mode):
-        raise _NotAFileError(_not_a_file(path, info))
-
-
-def _not_a_file(path: Path, info: os.stat_result) -> str:
-    mode = info.st_mode
-    if stat.S_ISLNK(mode):
-        try:
-            target = os.readlink(path)
-        except OSError:
-            target = "?"
-        return (
-            f"is a symbolic link (to {target}), not a session file; qwen-tui does not follow "
-            f"links in the sessions folder"
-        )
-    kinds = (
-        (stat.S_ISDIR, "a folder"),
-        (stat.S_ISFIFO, "a named pipe (FIFO)"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISCHR, "a device"),
-        (stat.S_ISBLK, "a device"),
-    )
-    kind = next((words for test, words in kinds if test(mode)), "not a regular file")
-    return f"is {kind}, not a session file"
-
 
 _LockAttempt = tuple[SessionLock | None, LockHolder | None, str | None]
-
-
-def _stat_key(info: os.stat_result) -> _StatKey:
-    # The inode changes with every atomic save; mtime and size catch in-place edits.
-    return (info.st_mtime_ns, info.st_size, info.st_ino)
-
-
-def _keep_backup(path: Path, backup: Path) -> Path:
-    """A hard link of `path` named `backup` (or `backup-2`...), never over another file;
-    a copy where hard links do not work."""
-    for attempt in range(1, 1000):
-        candidate = backup if attempt == 1 else backup.with_name(f"{backup.name}-{attempt}")
-        try:
-            os.link(path, candidate)
-        except FileExistsError:
-            continue
-        except OSError:  # no hard links here (FAT, some network mounts)
-            if candidate.exists():
-                continue
-            write_atomic(candidate, path.read_bytes())
-            return candidate
-        # Private like every file we write; the shared inode is about to leave `path` (the
-        # upgrade replaces it), so this changes the backup alone.
-        os.chmod(candidate, 0o600)
-        return candidate
-    raise FileExistsError(f"no free name next to {backup}")
 
 
 def _newest_first(summaries: builtins.list[SessionSummary]) -> builtins.list[SessionSummary]:
     # id breaks ties so the order is stable between calls
     return sorted(summaries, key=lambda s: (s.updated, s.id), reverse=True)
-
-
-def _corrupt_name(path: Path) -> Path:
-    return path.with_name(f"{path.name}{CORRUPT_MARK}{time.strftime('%Y%m%d-%H%M%S')}")
-
-
-def _rename_no_overwrite(source: Path, target: Path) -> Path:
-    """Rename `source` to `target`, or `target-2`, `target-3`... whichever is free.
-
-    os.link fails if the target exists, which makes "check then rename" race-free where
-    hard links work; elsewhere fall back to checking first.
-    """
-    for attempt in range(1, 1000):
-        candidate = target if attempt == 1 else target.with_name(f"{target.name}-{attempt}")
-        try:
-            os.link(source, candidate)
-        except FileExistsError:
-            continue
-        except FileNotFoundError:
-            raise
-        except OSError:  # no hard links on this filesystem (FAT, some network mounts)
-            if candidate.exists():
-                continue
-            os.rename(source, candidate)
-            return candidate
-        try:
-            os.unlink(source)
-        except OSError:
-            os.unlink(candidate)  # leave one copy, in its original place
-            raise
-        return candidate
-    raise FileExistsError(f"no free name next to {target}")
-
-
-def _corrupt_message(problem: StoreProblem) -> str:
-    if problem.moved_to:
-        return (
-            f"session file {problem.path} is damaged ({problem.reason}); "
-            f"it was moved to {problem.moved_to}"
-        )
-    return f"session file {problem.path} is damaged ({problem.reason})"

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from rich.text import Text
 from textual.widget import Widget
 
-from qwen_tui.model_setup.download import DownloadProgress
+from qwen_tui.model_setup.download_progress import DownloadProgress
 from qwen_tui.units import clock_text, human_bytes
 from qwen_tui.visible_text import one_line
 

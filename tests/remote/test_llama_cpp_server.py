@@ -24,7 +24,8 @@ import pytest
 
 from qwen_tui.config import RemoteConfig
 from qwen_tui.conversation import GenerationSettings, Message, Session, StopReason
-from qwen_tui.engine.remote import RemoteEngine, RemoteError, load_remote
+from qwen_tui.engine.remote import RemoteEngine, load_remote
+from qwen_tui.engine.remote_errors import RemoteError
 from tests.remote.conftest import run
 
 pytestmark = pytest.mark.slow

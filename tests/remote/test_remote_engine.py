@@ -14,16 +14,16 @@ import pytest
 
 from qwen_tui.config import Config, RemoteConfig
 from qwen_tui.conversation import GenerationSettings, Message, Session, StopReason
+from qwen_tui.engine.openai_chat import estimate_tokens
 from qwen_tui.engine.remote import (
     RemoteEngine,
-    RemoteError,
-    estimate_tokens,
     find_remote,
     is_remote_name,
     load_remote,
     remote_names,
-    retry_after,
 )
+from qwen_tui.engine.remote_errors import RemoteError
+from qwen_tui.engine.remote_transport import retry_after
 from tests.remote.conftest import QUESTION, run
 from tests.remote.sse_server import Answer, ReplayServer, chunk_event, read_events, token_events
 

@@ -21,20 +21,18 @@ from qwen_tui.app import QwenTuiApp
 from qwen_tui.config import Config, HubConfig
 from qwen_tui.conversation import GenerationSettings
 from qwen_tui.model_files import list_installed
-from qwen_tui.model_setup.download import DownloadError, DownloadProgress
+from qwen_tui.model_setup import setup_job
+from qwen_tui.model_setup.download_errors import DownloadError
+from qwen_tui.model_setup.download_progress import DownloadProgress
 from qwen_tui.model_setup.quantize import QuantizeError
 from qwen_tui.model_setup.setup_flow import download_folder
+from qwen_tui.model_setup.setup_job import SetupJob
 from qwen_tui.screens import setup_screen
 from qwen_tui.screens.chat_screen import ChatScreen
 from qwen_tui.screens.confirm_dialog import ConfirmDialog
-from qwen_tui.screens.setup_screen import (
-    DownloadProgressed,
-    ProgressRelay,
-    SetupJob,
-    SetupScreen,
-    StageChanged,
-    failure_text,
-)
+from qwen_tui.screens.setup_relay import DownloadProgressed, ProgressRelay, StageChanged
+from qwen_tui.screens.setup_screen import SetupScreen
+from qwen_tui.screens.setup_words import failure_text
 from qwen_tui.widgets.message_view import MessageView
 from qwen_tui.widgets.setup_progress import SetupProgress
 from tests.hub_server import HubServer
@@ -219,7 +217,7 @@ async def test_quitting_mid_download_stops_the_worker(hub, make_app):
         await pilot.press("ctrl+q")
     # The 0.3 MB at 20 kB/s would take 15 s more; the cancel stops the thread within one
     # 64 KiB piece (a thread left running would also hold up the exit of the process).
-    lock = setup_screen._ONE_SETUP_AT_A_TIME
+    lock = setup_job.ONE_SETUP_AT_A_TIME
     assert lock.acquire(timeout=8), "the download thread is still running"
     lock.release()
 

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from qwen_tui.actions import DEFAULT_KEYS
 from qwen_tui.config import (
-    DEFAULT_KEYS,
     Config,
     ConfigError,
     HubConfig,
     ModelConfig,
     RemoteConfig,
     UIConfig,
-    load_config,
 )
+from qwen_tui.config_file import load_config
 from qwen_tui.conversation import DEFAULT_SYSTEM_PROMPT, GenerationSettings
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"

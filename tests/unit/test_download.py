@@ -21,17 +21,11 @@ from typing import Any
 
 import pytest
 
-from qwen_tui.model_setup.download import (
-    DEFAULT_ENDPOINT,
-    DownloadError,
-    DownloadProgress,
-    DownloadResult,
-    check_disk_space,
-    download_model,
-    list_model_files,
-    resolve_endpoint,
-    resolve_token,
-)
+from qwen_tui.model_setup.download import DownloadResult, download_model
+from qwen_tui.model_setup.download_errors import DownloadError
+from qwen_tui.model_setup.download_progress import DownloadProgress
+from qwen_tui.model_setup.hub_listing import check_disk_space, list_model_files
+from qwen_tui.model_setup.hub_settings import DEFAULT_ENDPOINT, resolve_endpoint, resolve_token
 from tests.hub_server import HubServer, RecordedRequest
 
 REPO = "org/tiny-chat"

@@ -1,5 +1,5 @@
 """One home for the bounds of every number setting (conversation.SETTING_BOUNDS and
-config.threads_bound), checked alike by config.toml, the command line and the dialog."""
+config_rules.threads_bound), checked alike by config.toml, the command line and the dialog."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from qwen_tui.config import ConfigError, load_config, threads_bound
+from qwen_tui.config import ConfigError
+from qwen_tui.config_file import load_config
+from qwen_tui.config_rules import threads_bound
 from qwen_tui.conversation import SEED_LIMIT, SETTING_BOUNDS, GenerationSettings
 
 BAD = {
