@@ -178,13 +178,7 @@ def quantize_model(
         attn = "eager" if model_type in EAGER_MODEL_TYPES else None
         say("quantizing", None)
         with importable_folder(checkpoint, runs_code=trust_remote_code) as folder:
-            bigdl.quantize_checkpoint(
-                folder,
-                staging,
-                low_bit=low_bit,
-                trust_remote_code=trust_remote_code,
-                attn_implementation=attn,
-            )
+            _quantize_weights(folder, staging, config, low_bit, trust_remote_code, attn)
             _save_tokenizer(folder, staging, trust_remote_code)
         copy_side_files(checkpoint, staging)
         context_length = context_length_of(checkpoint, config)
@@ -226,6 +220,41 @@ def quantize_model(
     log.info("quantized %s in %.1f s", source, time.perf_counter() - started)
     say("done", 1.0)
     return InstalledModel(final, manifest)
+
+
+def _quantize_weights(
+    folder: Path,
+    staging: Path,
+    config: dict,
+    low_bit: str,
+    trust_remote_code: bool,
+    attn: str | None,
+) -> None:
+    """Tensor by tensor where the checkpoint allows (peak RAM about the quantized model's
+    size), else bigdl's whole-model load (remote code, .bin weights, a checkpoint whose
+    tensors do not match the model's exactly: transformers fills or drops those)."""
+    from qwen_tui.engine import bigdl
+    from qwen_tui.engine.streamed_quantize import (
+        StreamingUnsupported,
+        quantize_streamed,
+        streaming_blocker,
+    )
+
+    blocker = streaming_blocker(folder, config, low_bit)
+    if blocker is None:
+        try:
+            quantize_streamed(folder, staging, low_bit=low_bit, attn_implementation=attn)
+            return
+        except StreamingUnsupported as error:
+            blocker = str(error)
+    log.info("quantizing the whole model at once: %s", blocker)
+    bigdl.quantize_checkpoint(
+        folder,
+        staging,
+        low_bit=low_bit,
+        trust_remote_code=trust_remote_code,
+        attn_implementation=attn,
+    )
 
 
 def _unconvertible_reason(source_dir: Path, config: dict) -> str:
