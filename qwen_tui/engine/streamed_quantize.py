@@ -10,24 +10,35 @@ folder is written by bigdl's `save_low_bit`, so it is the one `load_low_bit` exp
 tensors are the ones the `from_pretrained` path writes, byte for byte (tested).
 
 Tensors are read with plain file reads, not mmap: pages of a mapped checkpoint would count in
-the process's RSS until the mapping closes, which is the whole file by the end.
+the process's RSS until the mapping closes, which is the whole file by the end. A linear
+weight is read and quantized a block of rows at a time (bigdl's formats quantize each row on
+its own, in blocks of 32 or 64 along it, so the bytes are the same): the 1.8B model's
+vocabulary head is 0.6 GB in bf16 and 1.2 GB as the fp32 copy bigdl quantizes from, which
+was the peak of quantizing it whole (4.5 GB RSS, measured). What stays is the quantized
+model plus one block.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import struct
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from qwen_tui.engine.bigdl import quiet_libraries, select_kernel_library
+from qwen_tui.engine.memory import release_free_memory
 
 # Formats whose quantized bytes depend only on the weight (the "mixed" ones pick per layer by
 # error against the full-precision weights, which the meta skeleton cannot do).
 STREAMED_LOW_BITS = frozenset({"sym_int4", "asym_int4", "sym_int5", "asym_int5", "sym_int8", "nf4"})
 _DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
+# fp32 elements quantized at once (16 MB): small against the model, large enough that the
+# per-call overhead of bigdl's quantizer does not show.
+QUANTIZE_BLOCK_ELEMENTS = 4 * 2**20
 
 
 class StreamingUnsupported(Exception):
@@ -82,15 +93,17 @@ def quantize_streamed(
     model = _empty_low_bit_model(source_dir, low_bit, attn_implementation, optimize_model)
     slots = _slots(model)
     tied = _tied_output_key(model)
-    for key, tensor in _read_tensors(_weight_files(source_dir)):
+    for stored in _stored_tensors(_weight_files(source_dir)):
+        key = stored.key
         if key not in slots:
             if _ignored(model, key) or _non_persistent_buffer(model, key):
                 continue  # transformers drops these on load too (old rotary inv_freq)
             raise StreamingUnsupported(f"checkpoint tensor {key} has no place in the model")
-        _place(slots, key, tensor)
+        placed = _place(slots, key, stored.shape, stored.read_rows)
         if tied and key == tied[1]:
-            _place(slots, tied[0], tensor)
-        del tensor  # the next tensor's read may reuse its pages
+            _place(slots, tied[0], stored.shape, _rows_of(placed))
+        # Freed blocks go back to the system, not into a heap that only grows.
+        release_free_memory()
     empty = [key for key, (module, name) in slots.items() if _on_meta(module, name)]
     if empty:
         raise StreamingUnsupported(f"the checkpoint lacks {', '.join(empty[:3])}")
@@ -177,37 +190,73 @@ def _on_meta(module: Any, name: str) -> bool:
     return tensor is not None and tensor.device.type == "meta"
 
 
-def _place(slots: dict[str, tuple[Any, str]], key: str, tensor: Any) -> None:
-    """Put one checkpoint tensor where the converted model keeps it, in bigdl's form."""
+Rows = Callable[[int, int], Any]
+"""rows(start, stop) -> those rows of a tensor, as stored."""
+
+
+def _rows_of(tensor: Any) -> Rows:
+    return lambda start, stop: tensor[start:stop]
+
+
+def _place(slots: dict[str, tuple[Any, str]], key: str, shape: tuple[int, ...], rows: Rows) -> Any:
+    """Put one checkpoint tensor where the converted model keeps it, in bigdl's form.
+
+    Returns what was placed (the bf16 tensor, or the quantized weight).
+    """
     import torch
     from bigdl.llm.transformers.low_bit_linear import FP4Params
 
     module, name = slots[key]
     if name in module._buffers:
-        module._buffers[name] = tensor
-        return
+        module._buffers[name] = rows(0, shape[0] if shape else 1)
+        return module._buffers[name]
     current = module._parameters[name]
     expected = current.get_shape() if isinstance(current, FP4Params) else current.shape
-    if tuple(expected) != tuple(tensor.shape):
+    if tuple(expected) != tuple(shape):
         raise StreamingUnsupported(
-            f"{key} is {tuple(tensor.shape)} in the checkpoint, the model wants {tuple(expected)}"
+            f"{key} is {tuple(shape)} in the checkpoint, the model wants {tuple(expected)}"
         )
-    # bigdl's path loads everything in bf16 first (torch_dtype=bfloat16): same rounding here.
-    value = tensor.to(torch.bfloat16) if tensor.is_floating_point() else tensor
     if isinstance(current, FP4Params):
-        # What _replace_with_low_bit_linear does with a loaded weight; .to("cpu") quantizes.
-        value = FP4Params(
-            data=value,
+        # What _replace_with_low_bit_linear's FP4Params(...).to("cpu") makes of a loaded weight.
+        value: Any = FP4Params(
+            data=_quantize_rows(rows, shape, current.qtype),
             requires_grad=False,
-            quantized=False,
-            _shape=None,
+            quantized=True,
+            _shape=torch.Size(shape),
             qtype=current.qtype,
-            imatrix=None,
             in_features=module.in_features,
-        ).to("cpu")
+        )
     else:
-        value = torch.nn.Parameter(value, requires_grad=False)
+        whole = rows(0, shape[0] if shape else 1)
+        # bigdl's path loads everything in bf16 (torch_dtype=bfloat16): same rounding here.
+        whole = whole.to(torch.bfloat16) if whole.is_floating_point() else whole
+        value = torch.nn.Parameter(whole, requires_grad=False)
     module._parameters[name] = value
+    return value
+
+
+def _quantize_rows(rows: Rows, shape: tuple[int, ...], qtype: int) -> Any:
+    """bigdl's quantized bytes of a 2-D weight, computed a block of rows at a time.
+
+    As FP4Params.quantize does: bf16 (the dtype bigdl's path loads in), then fp32, then
+    ggml_convert_qtype. Each row quantizes on its own, so block by block the bytes are equal.
+    """
+    import torch
+    from bigdl.llm.transformers.low_bit_linear import ggml_convert_qtype
+
+    out_features, in_features = shape
+    out = torch.empty(0, dtype=torch.uint8)
+    block = max(1, QUANTIZE_BLOCK_ELEMENTS // in_features)
+    for start in range(0, out_features, block):
+        stop = min(out_features, start + block)
+        weights = rows(start, stop).to(torch.bfloat16).float().contiguous()
+        quantized = ggml_convert_qtype(weights, qtype, device="cpu", in_features=in_features)
+        if start == 0:
+            # bytes per row are fixed by the format: size the whole weight from the first block
+            out = torch.empty(quantized.numel() // (stop - start) * out_features, dtype=torch.uint8)
+        offset = quantized.numel() // (stop - start) * start
+        out[offset : offset + quantized.numel()] = quantized
+    return out
 
 
 def _finish_and_save(model: Any, source_dir: Path, out_dir: Path, low_bit: str, torch: Any) -> None:
@@ -230,29 +279,47 @@ def _weight_files(source_dir: Path) -> list[Path]:
     return sorted(source_dir.glob("*.safetensors"))
 
 
-def _read_tensors(files: list[Path]) -> Iterator[tuple[str, Any]]:
-    """(key, tensor) for every tensor of the safetensors `files`, each read into its own memory."""
-    import torch
+@dataclass(frozen=True)
+class _StoredTensor:
+    """One tensor of a safetensors file: where its bytes are, read a block of rows at a time."""
 
+    path: Path
+    key: str
+    offset: int
+    """Absolute byte offset of the tensor's data in `path`."""
+    nbytes: int
+    dtype: str
+    shape: tuple[int, ...]
+
+    def read_rows(self, start: int, stop: int) -> Any:
+        """Rows [start, stop) of the first dimension (a 0-d tensor: its value)."""
+        import torch
+
+        shape = (stop - start, *self.shape[1:]) if self.shape else ()
+        tensor = torch.empty(shape, dtype=getattr(torch, self.dtype))
+        raw = tensor.view(-1).view(torch.uint8).numpy()
+        row_bytes = self.nbytes // self.shape[0] if self.shape and self.shape[0] else 0
+        with self.path.open("rb") as file:
+            file.seek(self.offset + start * row_bytes)
+            if file.readinto(memoryview(raw)) != raw.nbytes:
+                raise StreamingUnsupported(f"{self.path.name} ends inside {self.key}")
+        return tensor
+
+
+def _stored_tensors(files: list[Path]) -> Iterator[_StoredTensor]:
+    """The tensors of the safetensors `files`, in file order (reads stay sequential)."""
     for path in files:
         with path.open("rb") as file:
             (header_size,) = struct.unpack("<Q", file.read(8))
             header = json.loads(file.read(header_size))
-            base = 8 + header_size
-            entries = sorted(
-                ((k, v) for k, v in header.items() if k != "__metadata__"),
-                key=lambda item: item[1]["data_offsets"][0],
-            )
-            for key, entry in entries:
-                dtype = _DTYPES.get(entry["dtype"])
-                if dtype is None:
-                    raise StreamingUnsupported(f"{key} is stored as {entry['dtype']}")
-                start, end = entry["data_offsets"]
-                tensor = torch.empty(entry["shape"], dtype=getattr(torch, dtype))
-                raw = tensor.view(-1).view(torch.uint8).numpy()
-                if raw.nbytes != end - start:
-                    raise StreamingUnsupported(f"{path.name}: {key} has the wrong byte count")
-                file.seek(base + start)
-                if file.readinto(memoryview(raw)) != raw.nbytes:
-                    raise StreamingUnsupported(f"{path.name} ends inside {key}")
-                yield key, tensor
+        header.pop("__metadata__", None)
+        for key, entry in sorted(header.items(), key=lambda item: item[1]["data_offsets"][0]):
+            dtype = _DTYPES.get(entry["dtype"])
+            if dtype is None:
+                raise StreamingUnsupported(f"{key} is stored as {entry['dtype']}")
+            start, end = entry["data_offsets"]
+            shape = tuple(entry["shape"])
+            itemsize = 4 if dtype == "float32" else 2
+            if math.prod(shape) * itemsize != end - start:
+                raise StreamingUnsupported(f"{path.name}: {key} has the wrong byte count")
+            yield _StoredTensor(path, key, 8 + header_size + start, end - start, dtype, shape)

@@ -30,6 +30,15 @@ GREEDY = GenerationSettings(temperature=0, max_new_tokens=5, repetition_penalty=
 SIDE_FILES = ("config.json", "generation_config.json", "load_keys.json")
 
 
+@pytest.fixture(autouse=True)
+def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks of a few rows (5 of 64 columns): the tiny weights are quantized in many blocks,
+    the last one short, as the 1.8B model's are."""
+    from qwen_tui.engine import streamed_quantize
+
+    monkeypatch.setattr(streamed_quantize, "QUANTIZE_BLOCK_ELEMENTS", 5 * 64)
+
+
 def attn_for(checkpoint: Path) -> str | None:
     config = json.loads((checkpoint / "config.json").read_text())
     return "eager" if config["model_type"] in EAGER_MODEL_TYPES else None
