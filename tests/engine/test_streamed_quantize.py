@@ -183,3 +183,24 @@ def test_qwen_v1_setup_converts_then_quantizes_tensor_by_tensor(
     installed = quantize_model(source, tmp_path, name="qwen-v1", source=str(source))
     assert installed.manifest.converted_from == "QWenLMHeadModel"
     assert_chats(installed)
+
+
+def test_setup_asks_only_for_the_ram_streaming_needs(
+    tiny_checkpoint: Callable[[str], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With RAM for the streamed path but not for the whole model, a streamable checkpoint
+    installs and a remote-code one (whole-model path) is refused in words."""
+    from types import SimpleNamespace
+
+    import psutil
+
+    from qwen_tui.model_setup.quantize import QuantizeError, estimate_quantize_ram, quantize_model
+
+    qwen2, remote = tiny_checkpoint("qwen2"), tiny_checkpoint("remote")
+    available = estimate_quantize_ram(qwen2, streamed=True) + 1
+    assert available < estimate_quantize_ram(remote)
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=available))
+
+    quantize_model(qwen2, tmp_path, name="streams", source=str(qwen2))
+    with pytest.raises(QuantizeError, match="free RAM"):
+        quantize_model(remote, tmp_path, name="whole", source=str(remote), trust_remote_code=True)
