@@ -93,8 +93,12 @@ def quantize_streamed(
     model = _empty_low_bit_model(source_dir, low_bit, attn_implementation, optimize_model)
     slots = _slots(model)
     tied = _tied_output_key(model)
+    tensors = list(_stored_tensors(_weight_files(source_dir)))
+    if tied and any(stored.key == tied[0] for stored in tensors):
+        # transformers loads both into the one shared tensor; which wins depends on order
+        raise StreamingUnsupported(f"{tied[0]} is tied to {tied[1]} yet stored as well")
     scratch = _Scratch()
-    for stored in _stored_tensors(_weight_files(source_dir)):
+    for stored in tensors:
         key = stored.key
         if key not in slots:
             if _ignored(model, key) or _non_persistent_buffer(model, key):
@@ -306,7 +310,16 @@ def _finish_and_save(model: Any, source_dir: Path, out_dir: Path, low_bit: str, 
 
 
 def _weight_files(source_dir: Path) -> list[Path]:
-    return sorted(source_dir.glob("*.safetensors"))
+    """The files transformers loads: the shards an index names, else model.safetensors."""
+    index = source_dir / "model.safetensors.index.json"
+    if index.exists():
+        try:
+            names = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return []
+        return sorted(source_dir / name for name in names)
+    single = source_dir / "model.safetensors"
+    return [single] if single.exists() else []
 
 
 @dataclass(frozen=True)

@@ -32,11 +32,11 @@ SIDE_FILES = ("config.json", "generation_config.json", "load_keys.json")
 
 @pytest.fixture(autouse=True)
 def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Blocks of a few rows (5 of 64 columns): the tiny weights are quantized in many blocks,
-    the last one short, as the 1.8B model's are."""
+    """Blocks of a few rows (61 of 64 columns, 30 of 128): the tiny weights are quantized in
+    several blocks, the last one short, as the 1.8B model's are."""
     from qwen_tui.engine import streamed_quantize
 
-    monkeypatch.setattr(streamed_quantize, "QUANTIZE_BLOCK_ELEMENTS", 5 * 64)
+    monkeypatch.setattr(streamed_quantize, "QUANTIZE_BLOCK_ELEMENTS", 61 * 64)
 
 
 def attn_for(checkpoint: Path) -> str | None:
@@ -99,6 +99,30 @@ def test_converted_qwen_v1_streamed_equals_whole_model(tmp_path_factory, tmp_pat
     assert_same_folder(*quantize_both(shared_converted(tmp_path_factory), tmp_path, "sym_int4"))
 
 
+def test_a_sharded_checkpoint_streamed_equals_whole_model(
+    tiny_checkpoint: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """Shards named by model.safetensors.index.json, as hub repos of bigger models come."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    source = tiny_checkpoint("qwen2")
+    sharded = tmp_path / "sharded"
+    shutil.copytree(source, sharded)
+    (sharded / "model.safetensors").unlink()
+    tensors = load_file(source / "model.safetensors")
+    keys = sorted(tensors)
+    weight_map = {}
+    for shard, part in enumerate((keys[::2], keys[1::2])):
+        name = f"model-0000{shard + 1}-of-00002.safetensors"
+        save_file({k: tensors[k] for k in part}, sharded / name, metadata={"format": "pt"})
+        weight_map |= dict.fromkeys(part, name)
+    index = {"metadata": {}, "weight_map": weight_map}
+    (sharded / "model.safetensors.index.json").write_text(json.dumps(index))
+    assert_same_folder(*quantize_both(sharded, tmp_path, "sym_int4"))
+
+
 def test_a_float32_checkpoint_is_rounded_to_bf16_as_bigdl_does(
     tiny_checkpoint: Callable[[str], Path], tmp_path: Path
 ) -> None:
@@ -139,6 +163,28 @@ def test_a_tensor_missing_from_the_checkpoint_is_named(
     with pytest.raises(StreamingUnsupported, match=r"model\.layers\.1\.mlp\.up_proj\.weight"):
         quantize_streamed(partial, tmp_path / "out", low_bit="sym_int4", attn_implementation=None)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_tied_head_stored_as_well_is_left_to_transformers(
+    tiny_checkpoint: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """Tied, the head and the embedding are one tensor in transformers: with both stored,
+    which one wins depends on load order, so the streamed path does not guess."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from qwen_tui.engine.streamed_quantize import StreamingUnsupported, quantize_streamed
+
+    source = tiny_checkpoint("llama")
+    both = tmp_path / "both"
+    shutil.copytree(source, both)
+    tensors = load_file(source / "model.safetensors")
+    tensors["lm_head.weight"] = tensors["model.embed_tokens.weight"].clone()
+    save_file(tensors, both / "model.safetensors", metadata={"format": "pt"})
+
+    with pytest.raises(StreamingUnsupported, match="tied"):
+        quantize_streamed(both, tmp_path / "out", low_bit="sym_int4", attn_implementation="eager")
 
 
 @pytest.fixture
