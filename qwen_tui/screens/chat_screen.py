@@ -1,15 +1,16 @@
 """The chat: sessions sidebar, the conversation, the prompt box and the status bar.
 
-This screen owns the session being shown and the reply being streamed. The app owns the
-engine and runs the workers; they report here with messages (see `qwen_tui.messages`).
+This screen draws the session being shown and the reply being streamed; the rules (which
+session, when it is saved, what an edit replaces) live in `qwen_tui.chat.state`. The app owns
+the engine and runs the workers; they report here with messages (see `qwen_tui.messages`).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,13 +20,14 @@ from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.screen import Screen
 
+from qwen_tui.chat.reply import ReplyStream
+from qwen_tui.chat.state import ChatState
 from qwen_tui.conversation import GenerationStats, Message, Session, StopReason
 from qwen_tui.messages import (
     ContextCounted,
     GenerationFinished,
     ModelStateChanged,
     SessionsListed,
-    StreamedText,
     TokenReceived,
 )
 from qwen_tui.screens.confirm_dialog import ConfirmDialog
@@ -34,7 +36,7 @@ from qwen_tui.screens.session_export import default_export_path, write_export
 from qwen_tui.screens.settings_dialog import SessionSettings, SettingsDialog
 from qwen_tui.screens.text_input_dialog import TextInputDialog
 from qwen_tui.screens.unsaved_dialog import UnsavedChoice, UnsavedDialog, write_session_copy
-from qwen_tui.store import OpenSession, SessionNotFoundError, SessionSummary, StoreError
+from qwen_tui.store import OpenSession, StoreError
 from qwen_tui.visible_text import copyable_text, one_line, visible_text
 from qwen_tui.widgets.message_list import MessageList
 from qwen_tui.widgets.message_view import MessageView
@@ -47,11 +49,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PARTIAL_SAVE_S = 2.0
-"""Save a streaming reply this often, so a crash loses at most this much of it."""
-LIVE_STATS_S = 1.0
-"""Refresh tok/s in the status bar at most this often while streaming (a repaint costs the
-model's threads time on small machines; see STREAM_FLUSH_S)."""
 SIDEBAR_MIN_WIDTH = 60
 """Below this terminal width the sidebar hides itself (ctrl+b still shows it)."""
 NARROW_WIDTH = 100
@@ -63,47 +60,6 @@ GATHER_S = 0.02
 """After the first piece of a reply, pieces gather this long before the UI takes them: one
 message per piece keeps the UI and the worker passing the GIL back and forth, which held a
 fast server to ~1,000 pieces a second and kept the UI busy all along."""
-
-
-@dataclass
-class ReplyStream:
-    """The reply being generated: its message and view, how to stop it, its live numbers."""
-
-    message: Message
-    view: MessageView
-    cancel: threading.Event = field(default_factory=threading.Event)
-    incoming: StreamedText = field(default_factory=StreamedText)
-    """Pieces the worker sent that the UI has not taken yet."""
-    started: float = field(default_factory=time.monotonic)
-    first_token_at: float | None = None
-    chunks: int = 0
-    """Pieces received; the engine sends about one per token."""
-    last_live_stats: float = 0.0
-    context_before: int | None = None
-    """Tokens the conversation took before this reply (the status bar's ctx while it grows)."""
-    last_partial_save: float | None = None
-    """None until the first piece, which is saved at once."""
-    partial_save_failed: bool = False
-
-    def add(self, text: str, pieces: int, now: float) -> None:
-        self.message.content += text
-        self.chunks += pieces
-        if self.first_token_at is None:
-            self.first_token_at = now
-
-    def partial_save_due(self, now: float) -> bool:
-        last = self.last_partial_save
-        return last is None or now - last >= PARTIAL_SAVE_S
-
-    @property
-    def ttft_s(self) -> float | None:
-        return None if self.first_token_at is None else self.first_token_at - self.started
-
-    def tok_s(self, now: float) -> float | None:
-        """Pieces per second after the first (what the status bar shows while streaming)."""
-        if self.first_token_at is None or now <= self.first_token_at:
-            return None
-        return (self.chunks - 1) / (now - self.first_token_at)
 
 
 class ChatScreen(Screen[None]):
@@ -123,18 +79,12 @@ class ChatScreen(Screen[None]):
 
     app: QwenTuiApp
 
-    def __init__(self, opened: OpenSession) -> None:
+    def __init__(self, chat: ChatState) -> None:
         super().__init__()
-        self.opened = opened
-        """The session shown, with its lock (read-only when another qwen-tui writes it)."""
-        self._streaming: ReplyStream | None = None
-        self.pending: Message | None = None
-        """A user message waiting for the model to load."""
-        self._editing: Message | None = None
+        self.chat = chat
+        """The rules: the session shown, its lock, saves, the reply being streamed."""
+        self._reply_view: MessageView | None = None
         self._sidebar_wanted = True
-        self.unsaved: Session | None = None
-        """A session whose conversation failed to save (and has not been saved since)."""
-        self._unsaved_error = ""
 
     # ------------------------------------------------------------ layout
 
@@ -145,6 +95,24 @@ class ChatScreen(Screen[None]):
                 yield MessageList(id="messages")
                 yield PromptInput(id="prompt")
         yield StatusBar(id="status")
+
+    @property
+    def opened(self) -> OpenSession:
+        """The session shown, with its lock (read-only when another qwen-tui writes it)."""
+        return self.chat.opened
+
+    @property
+    def session(self) -> Session:
+        return self.chat.session
+
+    @property
+    def reply(self) -> Message | None:
+        """The assistant message being streamed, if any."""
+        return self.chat.reply
+
+    @property
+    def generating(self) -> bool:
+        return self.chat.generating
 
     @property
     def messages_view(self) -> MessageList:
@@ -162,19 +130,6 @@ class ChatScreen(Screen[None]):
     def status(self) -> StatusBar:
         return self.query_one(StatusBar)
 
-    @property
-    def session(self) -> Session:
-        return self.opened.session
-
-    @property
-    def reply(self) -> Message | None:
-        """The assistant message being streamed, if any."""
-        return self._streaming.message if self._streaming else None
-
-    @property
-    def generating(self) -> bool:
-        return self._streaming is not None
-
     async def on_mount(self) -> None:
         self._sidebar_wanted = self.app.config.ui.sidebar
         self.messages_view.show_stats = self.app.config.ui.show_stats
@@ -186,7 +141,7 @@ class ChatScreen(Screen[None]):
             self.prompt.set_prompt(draft)
         self.set_interval(RAM_REFRESH_S, self._refresh_ram)
         self._refresh_ram()
-        self._sessions_stamp = self._sessions_folder_stamp()
+        self.chat.sessions_changed()  # the folder as it is now; later changes refresh the list
         self.set_interval(SESSIONS_WATCH_S, self._watch_sessions_folder)
         self.prompt.focus()
 
@@ -210,19 +165,9 @@ class ChatScreen(Screen[None]):
         elif self.sidebar.has_focus_within or self.focused is None:
             self.prompt.focus()
 
-    def _sessions_folder_stamp(self) -> int | None:
-        try:
-            return self.app.store.dir.stat().st_mtime_ns
-        except OSError:
-            return None
-
     def _watch_sessions_folder(self) -> None:
-        """Sessions written by another process (`qwen-tui ask --new-session`, a second
-        qwen-tui) appear in the list: any file added, replaced or removed changes the
-        folder's mtime (saves replace files by renaming)."""
-        stamp = self._sessions_folder_stamp()
-        if stamp != self._sessions_stamp:
-            self._sessions_stamp = stamp
+        """Sessions written by another process appear in the list."""
+        if self.chat.sessions_changed():
             self.refresh_sessions()
 
     def _refresh_ram(self) -> None:
@@ -234,10 +179,7 @@ class ChatScreen(Screen[None]):
     async def show_session(self, opened: OpenSession) -> None:
         """Show `opened` and make it the session prompts go to; the one shown before is
         closed (its lock released)."""
-        if opened is not self.opened:
-            self.opened.close()
-            self.opened = opened
-        self.pending = None
+        self.chat.show(opened)
         self._set_editing(None)
         # The numbers of the session shown before are not this one's.
         self.status.tok_s = self.status.ttft_s = self.status.context_used = None
@@ -251,21 +193,13 @@ class ChatScreen(Screen[None]):
         self.refresh_sessions()
 
     def on_unmount(self) -> None:
-        self.opened.close()
+        self.chat.close()
 
     def _writable(self) -> bool:
         """False (and say why) when another qwen-tui is writing this session."""
         if self.opened.read_only:
-            self.notify(self._read_only_text(), title="Read-only", severity="warning")
+            self.notify(self.chat.read_only_text(), title="Read-only", severity="warning")
         return not self.opened.read_only
-
-    def _read_only_text(self) -> str:
-        writer = self.opened.writer
-        who = writer.describe() if writer else "another qwen-tui"
-        return (
-            f"Read-only: this session is open in another qwen-tui ({who}). "
-            "Open it again from the sidebar once that one has closed it."
-        )
 
     def refresh_sessions(self) -> None:
         """Re-read the sidebar's list (in a worker: it reads the session files)."""
@@ -280,21 +214,8 @@ class ChatScreen(Screen[None]):
             return  # an older search; a newer one is on its way
         summaries = message.summaries
         if not message.query and all(s.id != self.session.id for s in summaries):
-            summaries = [self._unsaved_summary(), *summaries]
+            summaries = [self.chat.unsaved_summary(), *summaries]
         await self.sidebar.show(summaries)
-
-    def _unsaved_summary(self) -> SessionSummary:
-        """A row for the current session before its first message saves it."""
-        session = self.session
-        return SessionSummary(
-            id=session.id,
-            title=session.title or "New session",
-            created=session.created,
-            updated=session.updated,
-            message_count=len(session.messages),
-            model=session.model,
-            path=self.app.store.path_for(session.id),
-        )
 
     def on_session_sidebar_search_changed(self, message: SessionSidebar.SearchChanged) -> None:
         self.refresh_sessions()
@@ -348,11 +269,9 @@ class ChatScreen(Screen[None]):
             session = self.session if is_current else self._load(summary.id)
             if session is None:
                 return
-            old_title, session.title = session.title, title
-            if self._save(session, "Could not rename the session"):
+            renamed = partial(self.chat.rename, session, title)
+            if self._saved(session, renamed, "Could not rename the session"):
                 self.refresh_sessions()
-            else:
-                session.title = old_title
 
         self.app.push_screen(TextInputDialog("Rename session", summary.title), rename)
 
@@ -372,31 +291,20 @@ class ChatScreen(Screen[None]):
 
     async def _delete_session(self, session_id: str, title: str) -> None:
         try:
-            self.app.store.delete(session_id)
-        except SessionNotFoundError:
-            pass  # never saved (a new, empty session) or already gone: nothing to remove
+            was_shown = self.chat.delete(session_id)
         except StoreError as error:
             self.notify(str(error), title="Could not delete the session", severity="error")
             return
         self.notify(f"Deleted “{title}”.")
-        if session_id != self.session.id:
+        if was_shown:
+            await self.show_session(self.app.open_new_session())
+        else:
             self.refresh_sessions()
-            return
-        await self.show_session(self.app.open_new_session())
 
     def _back_to_prompt(self) -> None:
         """After a dialog or a sidebar action the keyboard belongs to the prompt again: the
         next sentence typed must not land on the list's commands."""
         self.prompt.focus()
-
-    def _lock_new_session(self, session: Session) -> None:
-        """Lock the shown session before its first save (new sessions start unlocked)."""
-        opened = self.opened
-        unlocked = opened.lock is None and not opened.read_only
-        if session is opened.session and unlocked:
-            never_saved = not self.app.store.path_for(session.id).exists()
-            if never_saved:
-                self.opened = self.app.store.open_new(session)  # raises if someone has it
 
     def _load(self, session_id: str) -> Session | None:
         try:
@@ -405,33 +313,23 @@ class ChatScreen(Screen[None]):
             self.notify(str(error), title="Could not open the session", severity="error")
             return None
 
-    def _save(
-        self,
-        session: Session,
-        failure: str = "Could not save the session",
-        *,
-        conversation: bool = False,
-    ) -> bool:
-        """Save `session`, or say why not. `conversation`: what failed to save exists only
-        in memory now (a reply), so quitting must not lose it silently."""
+    def _saved(self, session: Session, save: Callable[[], object], failure: str) -> bool:
+        """Run `save` (a ChatState call that saves `session`); on failure say why under
+        `failure` and return False."""
         try:
-            self._lock_new_session(session)
-            self.app.store.save(session)
+            save()
         except StoreError as error:
-            log.warning("save failed: %s", error)
             self.notify(str(error), title=failure, severity="error", timeout=10)
-            if conversation:
-                self._set_unsaved(session, str(error))
             return False
-        if session is self.unsaved:
-            self._set_unsaved(None)
+        finally:
+            self.status.unsaved = self.chat.unsaved is not None
         if session is self.session:
             self.app.remember_session(session)  # a new session's first save names it
         return True
 
-    def _set_unsaved(self, session: Session | None, error: str = "") -> None:
-        self.unsaved, self._unsaved_error = session, error
-        self.status.unsaved = session is not None
+    def _save(self, session: Session, failure: str, *, conversation: bool = False) -> bool:
+        save = partial(self.chat.save, session, conversation=conversation)
+        return self._saved(session, save, failure)
 
     # ------------------------------------------------------------ sending
 
@@ -440,21 +338,19 @@ class ChatScreen(Screen[None]):
             return
         if not self._writable() or not self._model_usable():
             return
-        kept = list(self.session.messages)
-        title = self.session.title
-        removed = self._drop_edited()
-        settled = self.opened.settle_interrupted()  # a new turn ends them for good
-        user_message = self.session.add("user", message.text)
-        if not self._save(self.session, "Could not send: saving the session failed"):
-            self.session.messages = kept  # nothing typed is lost: the prompt keeps the text
-            self.session.title = title
+        try:
+            sent = self.chat.send(message.text)
+        except StoreError as error:  # nothing typed is lost: the prompt keeps the text
+            title = "Could not send: saving the session failed"
+            self.notify(str(error), title=title, severity="error", timeout=10)
             return
+        self.app.remember_session(self.session)  # a new session's first save names it
         self._set_editing(None)
         self.prompt.clear()
-        self._refresh_footers(settled)
-        for old in removed:
+        self._refresh_footers(sent.settled)
+        for old in sent.replaced:
             await self.messages_view.remove_message(old)
-        await self.messages_view.add(user_message)
+        await self.messages_view.add(sent.message)
         self.messages_view.follow()
         self.refresh_sessions()
         await self._answer()
@@ -479,20 +375,10 @@ class ChatScreen(Screen[None]):
             )
         return state in ("loading", "ready")
 
-    def _drop_edited(self) -> list[Message]:
-        """When editing, the edited message and everything after it leave the session."""
-        if self._editing is None or self._editing not in self.session.messages:
-            return []
-        index = self.session.messages.index(self._editing)
-        removed = self.session.messages[index:]
-        del self.session.messages[index:]
-        return removed
-
     async def _answer(self) -> None:
         """Reply to the last user message now, or once the model has loaded."""
         if self.app.engine is None:
-            self.pending = self.session.messages[-1]
-            view = self.messages_view.view_for(self.pending)
+            view = self.messages_view.view_for(self.chat.wait_for_model())
             if view is not None:
                 view.set_pending(True)
             return
@@ -502,15 +388,12 @@ class ChatScreen(Screen[None]):
         engine = self.app.engine
         assert engine is not None
         self._clear_pending()
-        conversation = self.session.chat_messages()  # before the reply joins the session
-        reply = Message("assistant", "", incomplete=True)
-        self.session.messages.append(reply)
-        self.session.model = engine.info.name  # also in partial saves and a stop by a signal
-        view = await self.messages_view.add(reply)
+        conversation = self.chat.start_reply(engine.info.name, self.status.context_used)
+        streaming = self.chat.streaming
+        assert streaming is not None
+        self._reply_view = view = await self.messages_view.add(streaming.message)
         view.start_streaming()
         self.messages_view.follow()
-        self._streaming = streaming = ReplyStream(reply, view)
-        streaming.context_before = self.status.context_used
         self.status.state = "generating"
         self.status.tok_s = self.status.ttft_s = None
         self.app.generate_reply(
@@ -518,14 +401,13 @@ class ChatScreen(Screen[None]):
         )
 
     def _clear_pending(self) -> None:
-        if self.pending is not None:
-            view = self.messages_view.view_for(self.pending)
-            if view is not None:
-                view.set_pending(False)
-        self.pending = None
+        pending = self.chat.clear_pending()
+        view = self.messages_view.view_for(pending) if pending is not None else None
+        if view is not None:
+            view.set_pending(False)
 
     def on_token_received(self, message: TokenReceived) -> None:
-        streaming = self._streaming
+        streaming = self.chat.streaming
         if streaming is None or message.text is not streaming.incoming:
             return  # a late piece of a reply already stopped by quitting
         if streaming.chunks:
@@ -534,59 +416,44 @@ class ChatScreen(Screen[None]):
             self._take_pieces(streaming)  # the first piece at once (TTFT)
 
     def _take_pieces(self, streaming: ReplyStream) -> None:
-        text, pieces = streaming.incoming.take()
-        if not pieces or streaming is not self._streaming:
-            return
         now = time.monotonic()
-        first = streaming.chunks == 0
-        streaming.add(text, pieces, now)
-        if streaming.view.is_attached:
-            streaming.view.append(text)
-        if first:
-            self.status.ttft_s = streaming.ttft_s
-        if now - streaming.last_live_stats >= LIVE_STATS_S:
-            streaming.last_live_stats = now
-            self.status.tok_s = streaming.tok_s(now)
-            if streaming.context_before is not None:  # a piece is about one token
-                self.status.context_used = streaming.context_before + streaming.chunks
-        if streaming.partial_save_due(now):  # on the UI thread, but never after a render
-            streaming.last_partial_save = now
-            self._save_partial(streaming)
-
-    def _save_partial(self, streaming: ReplyStream) -> None:
-        # The count goes with the text: a process killed now leaves a reply that says how
-        # far it got (the store settles it as stopped), not "0 tokens".
-        streaming.message.stats = GenerationStats(generated_tokens=streaming.chunks)
-        try:
-            self.app.store.save(self.session)
-        except StoreError as error:
-            self._set_unsaved(self.session, str(error))
-            if not streaming.partial_save_failed:  # tell once per reply, not every 2 s
-                streaming.partial_save_failed = True
-                self.notify(str(error), title="Could not save the reply", severity="error")
+        taken = self.chat.take(streaming, now)
+        if taken is None:
             return
-        if self.unsaved is self.session:
-            self._set_unsaved(None)
+        if self._reply_view is not None and self._reply_view.is_attached:
+            self._reply_view.append(taken.text)
+        if taken.first:
+            self.status.ttft_s = streaming.ttft_s
+        if taken.live_stats:
+            self.status.tok_s = streaming.tok_s(now)
+            if streaming.context_used is not None:
+                self.status.context_used = streaming.context_used
+        self.status.unsaved = self.chat.unsaved is not None
+        if taken.save_error is not None:
+            error = str(taken.save_error)
+            self.notify(error, title="Could not save the reply", severity="error")
 
     async def on_generation_finished(self, message: GenerationFinished) -> None:
-        if self._streaming is not None:
-            self._take_pieces(self._streaming)  # the last pieces may still be gathering
-        streaming, self._streaming = self._streaming, None
-        if streaming is None:
+        finished = self.chat.finish(message.stats)
+        if finished is None:
             return
+        view, self._reply_view = self._reply_view, None
+        if view is not None and view.is_attached and finished.rest:
+            view.append(finished.rest)
+        self.status.unsaved = self.chat.unsaved is not None
+        if finished.save_error is not None:
+            error = str(finished.save_error)
+            self.notify(error, title="Could not save the reply", severity="error", timeout=10)
+        else:
+            self.app.remember_session(self.session)
         stats = message.stats
-        streaming.message.stats = stats
-        streaming.message.incomplete = False
-        self.session.updated = time.time()
-        # Saved before the final render, which can take a while for a long reply.
-        self._save(self.session, "Could not save the reply", conversation=True)
         self._show_final_stats(stats)
         if stats.stop_reason is StopReason.ERROR:
             error = one_line(stats.error or "unknown error")
             self.notify(error, title="Generation failed", severity="error", timeout=10)
         self.refresh_sessions()
-        if streaming.view.is_attached:
-            await streaming.view.finish()
+        if view is not None and view.is_attached:
+            await view.finish()
 
     def _show_final_stats(self, stats: GenerationStats) -> None:
         status = self.status
@@ -600,33 +467,22 @@ class ChatScreen(Screen[None]):
         if action == "stop":
             # Without a reply to stop or an edit to leave, escape goes on to the focused
             # widget / dialogs.
-            editing = self._editing is not None and self.focused is self.prompt
+            editing = self.chat.editing is not None and self.focused is self.prompt
             return self.generating or editing
         return True
 
     def action_stop(self) -> None:
         """Ask the engine to stop; the partial reply arrives as a STOPPED GenerationFinished.
         While editing the last message instead, leave the edit (the prompt is emptied)."""
-        if self._streaming is not None:
-            self._streaming.cancel.set()
+        if self.chat.stop():
             self.status.state = "stopping"
-        elif self._editing is not None:
+        elif self.chat.editing is not None:
             self._set_editing(None)
             self.prompt.clear()
 
     def stop_and_save(self) -> None:
         """Before quitting: stop the reply and save what there is, marked stopped."""
-        if self._streaming is not None:
-            self._take_pieces(self._streaming)
-        streaming, self._streaming = self._streaming, None
-        if streaming is None:
-            return
-        streaming.cancel.set()
-        streaming.message.incomplete = False
-        streaming.message.stats = GenerationStats(
-            generated_tokens=streaming.chunks, stop_reason=StopReason.STOPPED
-        )
-        self._save(self.session, "Could not save the reply", conversation=True)
+        self._saved(self.session, self.chat.stop_and_save, "Could not save the reply")
 
     # ------------------------------------------------------------ quitting
 
@@ -636,19 +492,19 @@ class ChatScreen(Screen[None]):
         self.stop_and_save()
         if isinstance(self.app.screen, UnsavedDialog):
             return False  # already asking
-        unsaved = self.unsaved
+        unsaved = self.chat.unsaved
         if unsaved is None or self._save(unsaved, "Still could not save", conversation=True):
             return True
         self._ask_about_unsaved()
         return False
 
     def _ask_about_unsaved(self) -> None:
-        assert self.unsaved is not None
-        title = one_line(self.unsaved.title) or "New session"
-        self.app.push_screen(UnsavedDialog(title, self._unsaved_error), self._unsaved_answer)
+        assert self.chat.unsaved is not None
+        title = one_line(self.chat.unsaved.title) or "New session"
+        self.app.push_screen(UnsavedDialog(title, self.chat.unsaved_error), self._unsaved_answer)
 
     def _unsaved_answer(self, choice: UnsavedChoice | None) -> None:
-        session = self.unsaved
+        session = self.chat.unsaved
         if session is None or choice == "quit":
             self.app.exit(0)
         elif choice is None:
@@ -696,7 +552,7 @@ class ChatScreen(Screen[None]):
         self._apply_model_state(message)
         if message.state == "ready":
             self.app.count_context(self)
-            if self.pending is not None and not self.generating:
+            if self.chat.pending is not None and not self.generating:
                 self.call_later(self._start_reply)
         elif message.state == "error":
             self._clear_pending()  # the prompt stays saved; ctrl+r answers it later
@@ -721,7 +577,7 @@ class ChatScreen(Screen[None]):
             error = self.app.model_state_message().error
             parts.append(f"The model could not be loaded: {error}\n\n{keys} picks another one.")
         if self.opened.read_only:
-            parts.append(self._read_only_text())
+            parts.append(self.chat.read_only_text())
         self.messages_view.show_notice(visible_text("\n\n".join(parts)))
 
     def on_context_counted(self, message: ContextCounted) -> None:
@@ -749,30 +605,24 @@ class ChatScreen(Screen[None]):
         """Drop the last answer and ask again (also answers a prompt left without one)."""
         if self._busy():
             return
-        messages = self.session.messages
-        has_prompt = bool(messages) and (
-            messages[-1].role == "user" or (len(messages) > 1 and messages[-2].role == "user")
-        )
-        if not has_prompt:
+        if not self.chat.can_regenerate():
             self.notify("Nothing to regenerate yet: send a message first.")
             return
         if not self._model_usable():
             return
-        if messages[-1].role == "assistant":
-            await self.messages_view.remove_message(messages.pop())
+        if (dropped := self.chat.drop_last_answer()) is not None:
+            await self.messages_view.remove_message(dropped)
         await self._answer()
 
     def on_prompt_input_edit_last_requested(self) -> None:
-        if self.generating:
-            return
-        last_user = next((m for m in reversed(self.session.messages) if m.role == "user"), None)
+        last_user = self.chat.last_user_message()
         if last_user is None:
             return
         self._set_editing(last_user)
         self.prompt.set_prompt(last_user.content)
 
     def _set_editing(self, message: Message | None) -> None:
-        self._editing = message
+        self.chat.editing = message
         prompt = self.query_one(PromptInput)
         prompt.set_class(message is not None, "-editing")
         # Emptying the prompt keeps the edit (ctrl+u and a new text replace the turn too);
@@ -789,10 +639,10 @@ class ChatScreen(Screen[None]):
         self._back_to_prompt()
         if result is None:
             return
-        old = (session.system_prompt, session.settings)
-        session.system_prompt, session.settings = result.system_prompt, result.generation
-        if not self._save(session, "Could not save the settings"):
-            session.system_prompt, session.settings = old
+        change = partial(
+            self.chat.change_settings, session, result.system_prompt, result.generation
+        )
+        if not self._saved(session, change, "Could not save the settings"):
             return
         if session is self.session:
             self.messages_view.refresh_system_line()
