@@ -11,7 +11,6 @@ import logging
 import time
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
@@ -32,10 +31,10 @@ from qwen_tui.messages import (
 )
 from qwen_tui.screens.confirm_dialog import ConfirmDialog
 from qwen_tui.screens.model_picker import ModelPicker, model_key
-from qwen_tui.screens.session_export import default_export_path, write_export
+from qwen_tui.screens.session_file_prompt import ask_export
 from qwen_tui.screens.settings_dialog import SessionSettings, SettingsDialog
 from qwen_tui.screens.text_input_dialog import TextInputDialog
-from qwen_tui.screens.unsaved_dialog import UnsavedChoice, UnsavedDialog, write_session_copy
+from qwen_tui.screens.unsaved_quit import UnsavedQuit
 from qwen_tui.store import OpenSession, StoreError
 from qwen_tui.visible_text import copyable_text, one_line, visible_text
 from qwen_tui.widgets.message_list import MessageList
@@ -327,7 +326,8 @@ class ChatScreen(Screen[None]):
             self.app.remember_session(session)  # a new session's first save names it
         return True
 
-    def _save(self, session: Session, failure: str, *, conversation: bool = False) -> bool:
+    def save_or_tell(self, session: Session, failure: str, conversation: bool = False) -> bool:
+        """Save `session`, or say why not under `failure` (see ChatState.save)."""
         save = partial(self.chat.save, session, conversation=conversation)
         return self._saved(session, save, failure)
 
@@ -490,61 +490,7 @@ class ChatScreen(Screen[None]):
         """Stop the reply and save; True when nothing would be lost by quitting now.
         Otherwise ask what to do with the unsaved session (the answer may quit the app)."""
         self.stop_and_save()
-        if isinstance(self.app.screen, UnsavedDialog):
-            return False  # already asking
-        unsaved = self.chat.unsaved
-        if unsaved is None or self._save(unsaved, "Still could not save", conversation=True):
-            return True
-        self._ask_about_unsaved()
-        return False
-
-    def _ask_about_unsaved(self) -> None:
-        assert self.chat.unsaved is not None
-        title = one_line(self.chat.unsaved.title) or "New session"
-        self.app.push_screen(UnsavedDialog(title, self.chat.unsaved_error), self._unsaved_answer)
-
-    def _unsaved_answer(self, choice: UnsavedChoice | None) -> None:
-        session = self.chat.unsaved
-        if session is None or choice == "quit":
-            self.app.exit(0)
-        elif choice is None:
-            self._back_to_prompt()
-        elif choice == "retry":
-            if self._save(session, "Still could not save", conversation=True):
-                self.app.exit(0)
-            else:
-                self._ask_about_unsaved()
-        else:
-            self._write_unsaved_elsewhere(session, choice)
-
-    def _write_unsaved_elsewhere(self, session: Session, choice: UnsavedChoice) -> None:
-        """Save a copy (the session file's format) or export Markdown, then quit."""
-        if choice == "export":
-            title, default = "Export as Markdown to", default_export_path(session, Path.cwd())
-        else:
-            title, default = "Save a copy of the session to", Path.cwd() / f"{session.id}.json"
-
-        def chosen(answer: str | None) -> None:
-            if answer is None:
-                self._ask_about_unsaved()
-                return
-            path = Path(answer).expanduser()
-            path = path if path.is_absolute() else Path.cwd() / path
-            try:
-                if path.exists():
-                    raise FileExistsError(17, "exists already: choose another name")
-                if choice == "export":
-                    write_export(session, path)
-                else:
-                    write_session_copy(session, path)
-            except OSError as error:
-                reason = f"{path}: {error.strerror or error}"
-                self.notify(reason, title="Could not write it there", severity="error")
-                self._ask_about_unsaved()
-                return
-            self.app.exit(0)
-
-        self.app.push_screen(TextInputDialog(title, str(default)), chosen)
+        return UnsavedQuit(self).ready()
 
     # ------------------------------------------------------------ model
 
@@ -665,29 +611,4 @@ class ChatScreen(Screen[None]):
         self.notify(f"Copied {len(text)} characters to the clipboard{note}.")
 
     def action_export(self) -> None:
-        session = self.session
-        default = default_export_path(session, Path.cwd())
-
-        def chosen(answer: str | None) -> None:
-            self._back_to_prompt()
-            if answer is None:
-                return
-            path = Path(answer).expanduser()
-            path = path if path.is_absolute() else Path.cwd() / path
-            if not path.exists():
-                self._export(session, path)
-                return
-            replace = ConfirmDialog("Export", f"{path} exists. Replace it?", "Replace")
-            self.app.push_screen(replace, lambda yes: self._export(session, path) if yes else None)
-
-        dialog = TextInputDialog("Export session as Markdown to", str(default))
-        self.app.push_screen(dialog, chosen)
-
-    def _export(self, session: Session, path: Path) -> None:
-        try:
-            write_export(session, path)
-        except OSError as error:
-            reason = f"{path}: {error.strerror or error}"
-            self.notify(reason, title="Export failed", severity="error")
-            return
-        self.notify(f"Exported to {path}", title="Exported")
+        ask_export(self, self.session)
