@@ -29,11 +29,9 @@ from qwen_tui.messages import (
     SessionsListed,
     TokenReceived,
 )
-from qwen_tui.screens.confirm_dialog import ConfirmDialog
 from qwen_tui.screens.model_picker import ModelPicker, model_key
 from qwen_tui.screens.session_file_prompt import ask_export
-from qwen_tui.screens.settings_dialog import SessionSettings, SettingsDialog
-from qwen_tui.screens.text_input_dialog import TextInputDialog
+from qwen_tui.screens.session_questions import ask_delete, ask_rename, ask_settings
 from qwen_tui.screens.unsaved_quit import UnsavedQuit
 from qwen_tui.store import OpenSession, StoreError
 from qwen_tui.visible_text import copyable_text, one_line, visible_text
@@ -194,7 +192,7 @@ class ChatScreen(Screen[None]):
     def on_unmount(self) -> None:
         self.chat.close()
 
-    def _writable(self) -> bool:
+    def writable(self) -> bool:
         """False (and say why) when another qwen-tui is writing this session."""
         if self.opened.read_only:
             self.notify(self.chat.read_only_text(), title="Read-only", severity="warning")
@@ -219,7 +217,7 @@ class ChatScreen(Screen[None]):
     def on_session_sidebar_search_changed(self, message: SessionSidebar.SearchChanged) -> None:
         self.refresh_sessions()
 
-    def _busy(self) -> bool:
+    def busy(self) -> bool:
         """True (and tell the user) while a reply streams: it belongs to this session."""
         if self.generating:
             keys = self.app.effective_key("generation.stop")
@@ -233,7 +231,7 @@ class ChatScreen(Screen[None]):
         if is_current and not self.opened.read_only:
             self.prompt.focus()
             return
-        if self._busy():
+        if self.busy():
             return
         if is_current:
             self.opened.close()  # to take over a read-only session, let go of it first
@@ -248,7 +246,7 @@ class ChatScreen(Screen[None]):
 
     async def action_new_session(self) -> None:
         """Show a new empty session; it is saved with its first message."""
-        if self._busy():
+        if self.busy():
             return
         if self.session.messages or self.opened.read_only:  # else it already is a new one
             await self.show_session(self.app.open_new_session())
@@ -258,61 +256,17 @@ class ChatScreen(Screen[None]):
         await self.action_new_session()
 
     def on_session_sidebar_rename_requested(self, message: SessionSidebar.RenameRequested) -> None:
-        summary = message.summary
-
-        def rename(title: str | None) -> None:
-            self._back_to_prompt()
-            if title is None:
-                return
-            is_current = summary.id == self.session.id
-            session = self.session if is_current else self._load(summary.id)
-            if session is None:
-                return
-            renamed = partial(self.chat.rename, session, title)
-            if self._saved(session, renamed, "Could not rename the session"):
-                self.refresh_sessions()
-
-        self.app.push_screen(TextInputDialog("Rename session", summary.title), rename)
+        ask_rename(self, message.summary)
 
     def on_session_sidebar_delete_requested(self, message: SessionSidebar.DeleteRequested) -> None:
-        summary = message.summary
-        if summary.id == self.session.id and (self._busy() or not self._writable()):
-            return
-        title = one_line(summary.title) or "(untitled)"
-        question = f"Delete “{title}” ({summary.message_count} messages)? This removes its file."
-
-        async def delete(confirmed: bool | None) -> None:
-            self._back_to_prompt()
-            if confirmed:
-                await self._delete_session(summary.id, title)
-
-        self.app.push_screen(ConfirmDialog("Delete session", question, "Delete"), delete)
-
-    async def _delete_session(self, session_id: str, title: str) -> None:
-        try:
-            was_shown = self.chat.delete(session_id)
-        except StoreError as error:
-            self.notify(str(error), title="Could not delete the session", severity="error")
-            return
-        self.notify(f"Deleted “{title}”.")
-        if was_shown:
-            await self.show_session(self.app.open_new_session())
-        else:
-            self.refresh_sessions()
+        ask_delete(self, message.summary)
 
     def _back_to_prompt(self) -> None:
         """After a dialog or a sidebar action the keyboard belongs to the prompt again: the
         next sentence typed must not land on the list's commands."""
         self.prompt.focus()
 
-    def _load(self, session_id: str) -> Session | None:
-        try:
-            return self.app.store.load(session_id)
-        except StoreError as error:
-            self.notify(str(error), title="Could not open the session", severity="error")
-            return None
-
-    def _saved(self, session: Session, save: Callable[[], object], failure: str) -> bool:
+    def save_with(self, session: Session, save: Callable[[], object], failure: str) -> bool:
         """Run `save` (a ChatState call that saves `session`); on failure say why under
         `failure` and return False."""
         try:
@@ -329,14 +283,14 @@ class ChatScreen(Screen[None]):
     def save_or_tell(self, session: Session, failure: str, conversation: bool = False) -> bool:
         """Save `session`, or say why not under `failure` (see ChatState.save)."""
         save = partial(self.chat.save, session, conversation=conversation)
-        return self._saved(session, save, failure)
+        return self.save_with(session, save, failure)
 
     # ------------------------------------------------------------ sending
 
     async def on_prompt_input_submitted(self, message: PromptInput.Submitted) -> None:
-        if self._busy():
+        if self.busy():
             return
-        if not self._writable() or not self._model_usable():
+        if not self.writable() or not self._model_usable():
             return
         try:
             sent = self.chat.send(message.text)
@@ -482,7 +436,7 @@ class ChatScreen(Screen[None]):
 
     def stop_and_save(self) -> None:
         """Before quitting: stop the reply and save what there is, marked stopped."""
-        self._saved(self.session, self.chat.stop_and_save, "Could not save the reply")
+        self.save_with(self.session, self.chat.stop_and_save, "Could not save the reply")
 
     # ------------------------------------------------------------ quitting
 
@@ -530,7 +484,7 @@ class ChatScreen(Screen[None]):
         self.status.context_used = message.tokens
 
     def action_switch_model(self) -> None:
-        if self._busy():
+        if self.busy():
             return
         models = self.app.available_models()
         current = model_key(self.app.model) if self.app.model else None
@@ -540,7 +494,7 @@ class ChatScreen(Screen[None]):
             if name is None or (name == current and self.app.model_state == "ready"):
                 return
             chosen = next((m for m in models if model_key(m) == name), None)
-            if chosen is not None and not self._busy():
+            if chosen is not None and not self.busy():
                 self.app.switch_model(chosen)
 
         self.app.push_screen(ModelPicker(models, current), switch)
@@ -549,7 +503,7 @@ class ChatScreen(Screen[None]):
 
     async def action_regenerate(self) -> None:
         """Drop the last answer and ask again (also answers a prompt left without one)."""
-        if self._busy():
+        if self.busy():
             return
         if not self.chat.can_regenerate():
             self.notify("Nothing to regenerate yet: send a message first.")
@@ -577,23 +531,7 @@ class ChatScreen(Screen[None]):
         prompt.border_title = hint if message else None
 
     def action_settings(self) -> None:
-        session = self.session
-        dialog = SettingsDialog(session.system_prompt, session.settings)
-        self.app.push_screen(dialog, lambda result: self._apply_settings(session, result))
-
-    def _apply_settings(self, session: Session, result: SessionSettings | None) -> None:
-        self._back_to_prompt()
-        if result is None:
-            return
-        change = partial(
-            self.chat.change_settings, session, result.system_prompt, result.generation
-        )
-        if not self._saved(session, change, "Could not save the settings"):
-            return
-        if session is self.session:
-            self.messages_view.refresh_system_line()
-            self.app.count_context(self)
-        self.notify("Settings saved with this session.")
+        ask_settings(self, self.session)
 
     def action_copy(self) -> None:
         focused = self.focused
