@@ -165,7 +165,7 @@ class QwenTuiApp(App[int]):
 
     def get_default_screen(self) -> Screen:
         opened, error = self.left_off.first_session(
-            self.config, self._session_id, self._new_session
+            self.open_new_session, self._session_id, self._new_session
         )
         if error is not None:
             self.call_later(self.notify, str(error), title="Session", severity="error")

@@ -7,10 +7,9 @@ start a click, so failures are logged, never shown.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
-from qwen_tui.chat.state import open_new_session
-from qwen_tui.config import Config
 from qwen_tui.conversation import Session
 from qwen_tui.store import OpenSession, SessionStore, StoreError
 from qwen_tui.store.state import AppState, load_state, save_state
@@ -28,23 +27,23 @@ class LeftOff:
         """What state.toml says, as last read or written."""
 
     def first_session(
-        self, config: Config, session_id: str | None, new_session: bool
+        self, new: Callable[[], OpenSession], session_id: str | None, new_session: bool
     ) -> tuple[OpenSession, StoreError | None]:
         """The `session_id` one if given (read-only if another qwen-tui writes it), a new one
-        with `new_session`, else the one shown when the app last ran (new if it is gone).
-        The error says why `session_id` could not be opened (a new session is shown then)."""
+        (from `new`) with `new_session`, else the one shown when the app last ran (new if it
+        is gone). The error says why `session_id` could not be opened (a new one is shown)."""
         if not new_session:
             self.state = load_state(self.state_file)
         if session_id:
             try:
                 return self.store.open(session_id), None
             except StoreError as error:
-                return open_new_session(config), error
+                return new(), error
         if not new_session and self.state.last_session:
             reopened = self._reopen(self.state.last_session)
             if reopened is not None:
                 return reopened, None
-        return open_new_session(config), None
+        return new(), None
 
     def _reopen(self, session_id: str) -> OpenSession | None:
         try:

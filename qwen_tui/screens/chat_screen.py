@@ -7,7 +7,6 @@ the engine and runs the workers; they report here with messages (see `qwen_tui.m
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from functools import partial
@@ -43,8 +42,6 @@ from qwen_tui.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
     from qwen_tui.app import QwenTuiApp
-
-log = logging.getLogger(__name__)
 
 SIDEBAR_MIN_WIDTH = 60
 """Below this terminal width the sidebar hides itself (ctrl+b still shows it)."""

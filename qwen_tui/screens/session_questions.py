@@ -72,10 +72,11 @@ async def _delete(screen: ChatScreen, session_id: str, title: str) -> None:
 
 def ask_settings(screen: ChatScreen, session: Session) -> None:
     dialog = SettingsDialog(session.system_prompt, session.settings)
-    screen.app.push_screen(dialog, lambda result: _apply_settings(screen, session, result))
+    screen.app.push_screen(dialog, lambda result: apply_settings(screen, session, result))
 
 
-def _apply_settings(screen: ChatScreen, session: Session, result: SessionSettings | None) -> None:
+def apply_settings(screen: ChatScreen, session: Session, result: SessionSettings | None) -> None:
+    """The dialog's (or a preset's) system prompt and sampling become `session`'s."""
     screen.prompt.focus()
     if result is None:
         return

@@ -21,7 +21,7 @@ from qwen_tui.conversation import Session
 from qwen_tui.engine.base import Engine
 from qwen_tui.model_setup.installed import InstalledModel, ModelNotFoundError
 from qwen_tui.paths import Paths
-from qwen_tui.store import SessionStore
+from qwen_tui.store import OpenSession, SessionStore
 from qwen_tui.store.state import AppState, load_state, save_state
 
 # ---------------------------------------------------------------- the model slot
@@ -79,6 +79,10 @@ def test_a_model_that_is_not_there_is_an_error_and_remotes_come_after_installed(
 # ---------------------------------------------------------------- where the user left off
 
 
+def new() -> OpenSession:
+    return open_new_session(Config())
+
+
 def test_the_last_session_and_its_draft_come_back(paths: Paths) -> None:
     store = SessionStore(paths.sessions_dir)
     saved = Session(title="yesterday")
@@ -88,28 +92,28 @@ def test_the_last_session_and_its_draft_come_back(paths: Paths) -> None:
     left_off.leaving(saved, "half a question")
 
     again = LeftOff(SessionStore(paths.sessions_dir), paths.state_file)
-    opened, error = again.first_session(Config(), None, new_session=False)
+    opened, error = again.first_session(new, None, new_session=False)
     assert error is None and opened.session.id == saved.id and not opened.read_only
     assert again.draft_for(opened.session) == "half a question"
     assert again.draft_for(Session()) == "", "a draft belongs to its session"
     opened.close()
 
-    fresh, _ = LeftOff(store, paths.state_file).first_session(Config(), None, new_session=True)
+    fresh, _ = LeftOff(store, paths.state_file).first_session(new, None, new_session=True)
     assert fresh.session.id != saved.id and fresh.session.messages == []
 
 
 def test_a_new_session_is_remembered_as_new_until_saved(paths: Paths) -> None:
     store = SessionStore(paths.sessions_dir)
     left_off = LeftOff(store, paths.state_file)
-    new = open_new_session(Config()).session
-    left_off.leaving(new, "draft in a new session")
+    unsaved = new().session
+    left_off.leaving(unsaved, "draft in a new session")
     assert load_state(paths.state_file) == AppState("", "draft in a new session")
     again = LeftOff(store, paths.state_file)
-    opened, _ = again.first_session(Config(), None, new_session=False)
+    opened, _ = again.first_session(new, None, new_session=False)
     assert again.draft_for(opened.session) == "draft in a new session"
-    store.save(new)
-    left_off.remember(new)
-    assert load_state(paths.state_file) == AppState(new.id, "")
+    store.save(unsaved)
+    left_off.remember(unsaved)
+    assert load_state(paths.state_file) == AppState(unsaved.id, "")
 
 
 def test_a_gone_or_busy_last_session_gives_a_new_one_and_a_bad_id_says_why(
@@ -117,18 +121,18 @@ def test_a_gone_or_busy_last_session_gives_a_new_one_and_a_bad_id_says_why(
 ) -> None:
     store = SessionStore(paths.sessions_dir)
     save_state(paths.state_file, AppState("20200101-000000-abcdef", "lost draft"))
-    opened, error = LeftOff(store, paths.state_file).first_session(Config(), None, False)
+    opened, error = LeftOff(store, paths.state_file).first_session(new, None, False)
     assert error is None and opened.session.messages == [] and opened.lock is None
 
     busy = Session(title="open elsewhere")
     store.save(busy)
     save_state(paths.state_file, AppState(busy.id, ""))
     with SessionStore(paths.sessions_dir).open(busy.id):
-        opened, _ = LeftOff(store, paths.state_file).first_session(Config(), None, False)
+        opened, _ = LeftOff(store, paths.state_file).first_session(new, None, False)
         assert opened.session.id != busy.id, "a new session rather than a read-only view"
 
     opened, error = LeftOff(store, paths.state_file).first_session(
-        Config(), "20200101-000000-abcdef", False
+        new, "20200101-000000-abcdef", False
     )
     assert error is not None and "20200101-000000-abcdef" in str(error)
     assert opened.session.messages == []

@@ -264,16 +264,18 @@ def test_a_streaming_reply_is_saved_at_once_then_every_partial_save_s(
     chat: ChatState, store: SessionStore, tiny_engine: Callable[[str], Engine]
 ) -> None:
     engine = tiny_engine("qwen2")
-    chat.session.settings = GenerationSettings(temperature=0.0, max_new_tokens=10)
+    chat.session.settings = GenerationSettings(temperature=0.0, max_new_tokens=24)
     chat.send("count")
     step = chat_state.PARTIAL_SAVE_S / 4
     streaming, saved_counts = stream(engine, chat, step)
-    assert streaming.chunks >= 6, "the tiny model should produce several pieces"
-    # The first piece is saved at once, then one save per PARTIAL_SAVE_S (4 pieces here).
-    assert saved_counts[:6] == [1, 1, 1, 1, 5, 5]
+    # Random weights: how many pieces come out is not fixed, only that there are several.
+    assert len(saved_counts) == streaming.chunks >= 6, "the tiny model should say more"
+    # The first piece is saved at once, then one save per PARTIAL_SAVE_S (4 pieces here):
+    # on disk after pieces 1..8: 1 1 1 1 5 5 5 5, then 9 ...
+    assert saved_counts == [1 + (n // 4) * 4 for n in range(len(saved_counts))]
     reply = on_disk(store, chat.session)["messages"][-1]
     assert reply["incomplete"] is True and reply["role"] == "assistant"
-    assert reply["stats"]["stop_reason"] is None or reply["stats"]["stop_reason"] == "eos"
+    assert streaming.message.content.startswith(reply["content"]), "as far as it had got"
     assert streaming.ttft_s is not None and streaming.tok_s(streaming.started + 10) is not None
     assert streaming.context_used == 40 + streaming.chunks
 
