@@ -33,10 +33,19 @@ from textual.worker import Worker, WorkerState
 
 from qwen_tui import STARTED_BY
 from qwen_tui.actions import default_key, help_text
-from qwen_tui.config import REMOTE_PREFIX, Config, RemoteConfig
+from qwen_tui.chat.left_off import LeftOff
+from qwen_tui.chat.model_slot import (
+    ChatModel,
+    LoadInProgressError,
+    ModelSlot,
+    available_models,
+    find_model,
+)
+from qwen_tui.chat.state import ChatState
+from qwen_tui.config import Config, RemoteConfig
 from qwen_tui.conversation import GenerationSettings, GenerationStats, Message, Session, StopReason
-from qwen_tui.engine.base import Engine, EngineError, ModelInfo, TextChunk
-from qwen_tui.engine.remote import RemoteError, find_remote, load_remote, remote_info
+from qwen_tui.engine.base import Engine, EngineError, TextChunk
+from qwen_tui.engine.remote import RemoteError, load_remote
 from qwen_tui.messages import (
     ContextCounted,
     GenerationFinished,
@@ -48,14 +57,12 @@ from qwen_tui.messages import (
 from qwen_tui.model_files import (
     InstalledModel,
     ModelNotFoundError,
-    find_installed,
     list_installed,
     upgrade_hint,
 )
 from qwen_tui.paths import Paths
 from qwen_tui.screens.chat_screen import ChatScreen
 from qwen_tui.screens.help_screen import HelpScreen
-from qwen_tui.screens.model_picker import ChatModel, model_key
 from qwen_tui.screens.settings_dialog import SessionSettings
 from qwen_tui.screens.setup_screen import SetupScreen
 from qwen_tui.store import OpenSession, SessionStore, StoreError
@@ -67,7 +74,6 @@ from qwen_tui.store.presets import (
     save_defaults,
     save_preset,
 )
-from qwen_tui.store.state import AppState, load_state, save_state
 from qwen_tui.terminal_driver import HangUpSafeDriver
 from qwen_tui.visible_text import one_line, visible_text
 from qwen_tui.widgets.session_sidebar import SessionList
@@ -91,20 +97,6 @@ def error_text(error: BaseException | None) -> str:
     if isinstance(error, EngineError | StoreError | ModelNotFoundError):
         return str(error)
     return f"{type(error).__name__}: {error}"
-
-
-def info_before_loading(model: ChatModel) -> ModelInfo:
-    """What the status bar can show before the model has loaded."""
-    if isinstance(model, RemoteConfig):
-        return remote_info(model)
-    manifest = model.manifest
-    return ModelInfo(
-        name=model.name,
-        arch=manifest.arch,
-        low_bit=manifest.low_bit,
-        context_length=manifest.context_length,
-        source=manifest.source,
-    )
 
 
 class QwenTuiApp(App[int]):
@@ -145,20 +137,16 @@ class QwenTuiApp(App[int]):
         """--new: start with a new session instead of the one last shown."""
         self.presets = load_presets(paths.presets_file)
         """Named presets (the command palette offers them) and the saved defaults."""
-        self._state = AppState()
-        """What state.toml says (the session last shown, its draft), as last read or written."""
+        self.left_off = LeftOff(self.store, paths.state_file)
+        """The session last shown and its unsent draft (state.toml)."""
         self._handle_signals = handle_signals
         """Save and exit on SIGTERM/SIGHUP, a hang-up or the parent going away (the real app;
         tests run in pytest's process)."""
         self._parent_pid = STARTED_BY
         self.left_with_the_terminal = False
         """A hang-up, SIGHUP/SIGTERM or the parent's end is making the app exit."""
-        self.engine: Engine | None = None
-        self.model: ChatModel | None = None
-        self.model_state = "none"
-        """none (nothing installed) / loading / ready / error."""
-        self._model_error = ""
-        self._model_info: ModelInfo | None = None
+        self.models = ModelSlot()
+        """The model the chat uses, its engine, and where loading it stands."""
         # One user of the engine at a time: tokenizers fail when used from two threads.
         self._engine_lock = threading.Lock()
         self._process: psutil.Process | None = None
@@ -174,52 +162,23 @@ class QwenTuiApp(App[int]):
         return HangUpSafeDriver if driver is LinuxDriver else driver
 
     def get_default_screen(self) -> Screen:
-        self.chat_screen = ChatScreen(self._first_session())
+        opened, error = self.left_off.first_session(
+            self.open_new_session, self._session_id, self._new_session
+        )
+        if error is not None:
+            self.call_later(self.notify, str(error), title="Session", severity="error")
+        self.chat_screen = ChatScreen(ChatState(self.store, opened))
         return self.chat_screen
-
-    def _first_session(self) -> OpenSession:
-        """The --session one if given (read-only if another qwen-tui writes it), a new one
-        with --new, else the one shown when the app last ran (new if it is gone)."""
-        if not self._new_session:
-            self._state = load_state(self.paths.state_file)
-        if self._session_id:
-            try:
-                return self.store.open(self._session_id)
-            except StoreError as error:
-                self.call_later(self.notify, str(error), title="Session", severity="error")
-        elif not self._new_session and self._state.last_session:
-            reopened = self._reopen(self._state.last_session)
-            if reopened is not None:
-                return reopened
-        return self.open_new_session()
-
-    def _reopen(self, session_id: str) -> OpenSession | None:
-        try:
-            opened = self.store.open(session_id)
-        except StoreError as error:  # deleted, damaged: start afresh (the sidebar lists it)
-            log.info("not reopening the last session: %s", error)
-            return None
-        if opened.read_only:  # another qwen-tui is in it: a new one rather than a view
-            opened.close()
-            return None
-        return opened
 
     # ------------------------------------------------------------ where the user left off
 
-    def _state_key(self, session: Session) -> str:
-        """How state.toml names `session`: its id once saved, empty while it is new."""
-        return session.id if self.store.path_for(session.id).exists() else ""
-
     def draft_for(self, session: Session) -> str:
         """The prompt left unsent in `session` when the app last ran."""
-        state = self._state
-        return state.draft if state.last_session == self._state_key(session) else ""
+        return self.left_off.draft_for(session)
 
     def remember_session(self, session: Session) -> None:
         """`session` is the one to reopen next time (written only when that changes)."""
-        key = self._state_key(session)
-        if key != self._state.last_session:
-            self._write_state(AppState(last_session=key))
+        self.left_off.remember(session)
 
     def _remember_on_leaving(self) -> None:
         """The session shown now and the prompt's unsent text, for the next start."""
@@ -229,14 +188,7 @@ class QwenTuiApp(App[int]):
         except NoMatches:  # not drawn yet: the state read at start still holds
             draft = None
         if screen is not None and draft is not None:
-            self._write_state(AppState(self._state_key(screen.session), draft))
-
-    def _write_state(self, state: AppState) -> None:
-        try:
-            save_state(self.paths.state_file, state)
-        except (OSError, ValueError) as error:  # costs the next start a click, no more
-            log.warning("could not save %s: %s", self.paths.state_file, error)
-        self._state = state
+            self.left_off.leaving(screen.session, draft)
 
     def open_new_session(self) -> OpenSession:
         """An empty session with the user's defaults (saved in the app, else config.toml's).
@@ -312,9 +264,10 @@ class QwenTuiApp(App[int]):
     def _start_first_model(self) -> None:
         name = self._model_name or self.config.model.default
         try:
-            model = self._find_model(name) if name else None
+            model = find_model(self.config, self.paths, name) if name else None
         except (ModelNotFoundError, RemoteError) as error:
-            self._set_model_state("error", None, str(error))
+            self.models.not_found(str(error))
+            self._model_state_changed()
             self.notify(str(error), title="Model", severity="error", timeout=15)
             return
         model = model or next(iter(self.installed_models()), None)
@@ -323,15 +276,11 @@ class QwenTuiApp(App[int]):
             return
         self.switch_model(model)
 
-    def _find_model(self, name: str) -> ChatModel:
-        if name.startswith(REMOTE_PREFIX):
-            return find_remote(self.config, name)
-        return find_installed(self.paths.models_dir, name)
-
     def show_no_model(self) -> None:
         """Nothing is installed: the setup screen opens over the chat, which says how to
         get a model should the user close it."""
-        self._set_model_state("none", None)
+        self.models.nothing_installed()
+        self._model_state_changed()
         self.open_setup()
 
     def no_model_message(self) -> str:
@@ -349,10 +298,7 @@ class QwenTuiApp(App[int]):
             self.push_screen(SetupScreen(), self._setup_finished)
 
     def _setup_finished(self, model: InstalledModel | None) -> None:
-        if model is None:
-            return
-        current = self.model is not None and model_key(self.model) == model.name
-        if not (current and self.model_state in ("loading", "ready")):
+        if model is not None and self.models.needs_loading(model):
             self.switch_model(model)
 
     def installed_models(self) -> list[InstalledModel]:
@@ -360,18 +306,18 @@ class QwenTuiApp(App[int]):
 
     def available_models(self) -> list[ChatModel]:
         """What the model picker offers: the installed models, then the config's remotes."""
-        return [*self.installed_models(), *self.config.remotes]
+        return available_models(self.config, self.paths)
 
     # ------------------------------------------------------------ the model
 
     def switch_model(self, model: ChatModel) -> None:
         """Load `model` in the background; the old engine is freed first (RAM is scarce)."""
-        if self.model_state == "loading":
+        try:
+            old = self.models.begin_loading(model)
+        except LoadInProgressError:
             self.notify("A model is already loading; try again when it is ready.")
             return
-        old, self.engine = self.engine, None
-        self.model = model
-        self._set_model_state("loading", info_before_loading(model))
+        self._model_state_changed()
         hint = upgrade_hint(model) if isinstance(model, InstalledModel) else None
         if hint:  # it still chats, slower: say how to fix it, as `ask` does
             self.notify(hint, title="Old Qwen v1 install", severity="warning", timeout=30)
@@ -391,15 +337,26 @@ class QwenTuiApp(App[int]):
             return load_remote(model)  # asks the server once: a RemoteError says what is wrong
         return self._engine_factory(model)
 
-    def _set_model_state(self, state: str, info: ModelInfo | None, error: str = "") -> None:
-        self.model_state = state
-        self._model_error = error
-        self._model_info = info
+    @property
+    def engine(self) -> Engine | None:
+        return self.models.engine
+
+    @property
+    def model(self) -> ChatModel | None:
+        return self.models.model
+
+    @property
+    def model_state(self) -> str:
+        """none (nothing installed) / loading / ready / error."""
+        return self.models.state
+
+    def _model_state_changed(self) -> None:
         if self.chat_screen is not None:
             self.chat_screen.post_message(self.model_state_message())
 
     def model_state_message(self) -> ModelStateChanged:
-        return ModelStateChanged(self.model_state, self._model_info, self._model_error)
+        models = self.models
+        return ModelStateChanged(models.state, models.info, models.error)
 
     # ------------------------------------------------------------ workers
 
@@ -456,17 +413,18 @@ class QwenTuiApp(App[int]):
             self._worker_failed(worker)
 
     def _model_loaded(self, engine: Engine) -> None:
-        self.engine = engine
-        self._set_model_state("ready", engine.info)
+        self.models.loaded(engine)
+        self._model_state_changed()
 
     def _worker_failed(self, worker: Worker) -> None:
         error = worker.error
         log.error("worker %s failed", worker.name, exc_info=error)
         message = error_text(error)
         if worker.group == "model":
-            name = model_key(self.model) if self.model else "the model"
-            self._set_model_state("error", self._model_info, message)
-            self.notify(message, title=f"Could not load {name}", severity="error", timeout=15)
+            title = f"Could not load {self.models.name()}"
+            self.models.failed(message)
+            self._model_state_changed()
+            self.notify(message, title=title, severity="error", timeout=15)
         elif worker.group == "generate" and self.chat_screen is not None:
             stats = GenerationStats(stop_reason=StopReason.ERROR, error=message)
             self.chat_screen.post_message(GenerationFinished(stats))

@@ -6,40 +6,25 @@ UI thread, so widgets are only ever touched there.
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING
 
 from textual.message import Message
 
+from qwen_tui.chat.reply import StreamedText
 from qwen_tui.conversation import GenerationStats
+
+__all__ = [
+    "ContextCounted",
+    "GenerationFinished",
+    "ModelStateChanged",
+    "SessionsListed",
+    "StreamedText",
+    "TokenReceived",
+]
 
 if TYPE_CHECKING:
     from qwen_tui.engine.base import ModelInfo
     from qwen_tui.store import SessionSummary
-
-
-class StreamedText:
-    """Pieces of a reply the worker produced and the UI has not taken yet.
-
-    One TokenReceived is in flight at a time: when the UI is slower than the model, pieces
-    wait here and merge instead of each queueing a message (a server can send 40,000 pieces
-    in a second, and a message costs the UI thread more than the piece)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pieces: list[str] = []
-
-    def put(self, text: str) -> bool:
-        """Add a piece; True when the UI must be told (nothing was waiting)."""
-        with self._lock:
-            self._pieces.append(text)
-            return len(self._pieces) == 1
-
-    def take(self) -> tuple[str, int]:
-        """Everything waiting, and how many pieces it was."""
-        with self._lock:
-            pieces, self._pieces = self._pieces, []
-        return "".join(pieces), len(pieces)
 
 
 class TokenReceived(Message):

@@ -1,16 +1,15 @@
 """The chat: sessions sidebar, the conversation, the prompt box and the status bar.
 
-This screen owns the session being shown and the reply being streamed. The app owns the
-engine and runs the workers; they report here with messages (see `qwen_tui.messages`).
+This screen draws the session being shown and the reply being streamed; the rules (which
+session, when it is saved, what an edit replaces) live in `qwen_tui.chat.state`. The app owns
+the engine and runs the workers; they report here with messages (see `qwen_tui.messages`).
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
@@ -19,22 +18,22 @@ from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.screen import Screen
 
+from qwen_tui.chat.reply import ReplyStream
+from qwen_tui.chat.state import ChatState
 from qwen_tui.conversation import GenerationStats, Message, Session, StopReason
 from qwen_tui.messages import (
     ContextCounted,
     GenerationFinished,
     ModelStateChanged,
     SessionsListed,
-    StreamedText,
     TokenReceived,
 )
-from qwen_tui.screens.confirm_dialog import ConfirmDialog
 from qwen_tui.screens.model_picker import ModelPicker, model_key
-from qwen_tui.screens.settings_dialog import SessionSettings, SettingsDialog
-from qwen_tui.screens.text_input_dialog import TextInputDialog
-from qwen_tui.screens.unsaved_dialog import UnsavedChoice, UnsavedDialog
-from qwen_tui.store import OpenSession, SessionNotFoundError, SessionSummary, StoreError
-from qwen_tui.store.export import default_export_path, write_export, write_session_copy
+from qwen_tui.screens.session_file_prompt import ask_export
+from qwen_tui.screens.session_questions import apply_settings, ask_delete, ask_rename, ask_settings
+from qwen_tui.screens.settings_dialog import SessionSettings
+from qwen_tui.screens.unsaved_quit import UnsavedQuit
+from qwen_tui.store import OpenSession, StoreError
 from qwen_tui.store.presets import Preset
 from qwen_tui.visible_text import copyable_text, one_line, visible_text
 from qwen_tui.widgets.message_list import MessageList
@@ -46,13 +45,6 @@ from qwen_tui.widgets.status_bar import StatusBar
 if TYPE_CHECKING:
     from qwen_tui.app import QwenTuiApp
 
-log = logging.getLogger(__name__)
-
-PARTIAL_SAVE_S = 2.0
-"""Save a streaming reply this often, so a crash loses at most this much of it."""
-LIVE_STATS_S = 1.0
-"""Refresh tok/s in the status bar at most this often while streaming (a repaint costs the
-model's threads time on small machines; see STREAM_FLUSH_S)."""
 SIDEBAR_MIN_WIDTH = 60
 """Below this terminal width the sidebar hides itself (ctrl+b still shows it)."""
 NARROW_WIDTH = 100
@@ -64,47 +56,6 @@ GATHER_S = 0.02
 """After the first piece of a reply, pieces gather this long before the UI takes them: one
 message per piece keeps the UI and the worker passing the GIL back and forth, which held a
 fast server to ~1,000 pieces a second and kept the UI busy all along."""
-
-
-@dataclass
-class ReplyStream:
-    """The reply being generated: its message and view, how to stop it, its live numbers."""
-
-    message: Message
-    view: MessageView
-    cancel: threading.Event = field(default_factory=threading.Event)
-    incoming: StreamedText = field(default_factory=StreamedText)
-    """Pieces the worker sent that the UI has not taken yet."""
-    started: float = field(default_factory=time.monotonic)
-    first_token_at: float | None = None
-    chunks: int = 0
-    """Pieces received; the engine sends about one per token."""
-    last_live_stats: float = 0.0
-    context_before: int | None = None
-    """Tokens the conversation took before this reply (the status bar's ctx while it grows)."""
-    last_partial_save: float | None = None
-    """None until the first piece, which is saved at once."""
-    partial_save_failed: bool = False
-
-    def add(self, text: str, pieces: int, now: float) -> None:
-        self.message.content += text
-        self.chunks += pieces
-        if self.first_token_at is None:
-            self.first_token_at = now
-
-    def partial_save_due(self, now: float) -> bool:
-        last = self.last_partial_save
-        return last is None or now - last >= PARTIAL_SAVE_S
-
-    @property
-    def ttft_s(self) -> float | None:
-        return None if self.first_token_at is None else self.first_token_at - self.started
-
-    def tok_s(self, now: float) -> float | None:
-        """Pieces per second after the first (what the status bar shows while streaming)."""
-        if self.first_token_at is None or now <= self.first_token_at:
-            return None
-        return (self.chunks - 1) / (now - self.first_token_at)
 
 
 class ChatScreen(Screen[None]):
@@ -124,18 +75,12 @@ class ChatScreen(Screen[None]):
 
     app: QwenTuiApp
 
-    def __init__(self, opened: OpenSession) -> None:
+    def __init__(self, chat: ChatState) -> None:
         super().__init__()
-        self.opened = opened
-        """The session shown, with its lock (read-only when another qwen-tui writes it)."""
-        self._streaming: ReplyStream | None = None
-        self.pending: Message | None = None
-        """A user message waiting for the model to load."""
-        self._editing: Message | None = None
+        self.chat = chat
+        """The rules: the session shown, its lock, saves, the reply being streamed."""
+        self._reply_view: MessageView | None = None
         self._sidebar_wanted = True
-        self.unsaved: Session | None = None
-        """A session whose conversation failed to save (and has not been saved since)."""
-        self._unsaved_error = ""
 
     # ------------------------------------------------------------ layout
 
@@ -146,6 +91,24 @@ class ChatScreen(Screen[None]):
                 yield MessageList(id="messages")
                 yield PromptInput(id="prompt")
         yield StatusBar(id="status")
+
+    @property
+    def opened(self) -> OpenSession:
+        """The session shown, with its lock (read-only when another qwen-tui writes it)."""
+        return self.chat.opened
+
+    @property
+    def session(self) -> Session:
+        return self.chat.session
+
+    @property
+    def reply(self) -> Message | None:
+        """The assistant message being streamed, if any."""
+        return self.chat.reply
+
+    @property
+    def generating(self) -> bool:
+        return self.chat.generating
 
     @property
     def messages_view(self) -> MessageList:
@@ -163,19 +126,6 @@ class ChatScreen(Screen[None]):
     def status(self) -> StatusBar:
         return self.query_one(StatusBar)
 
-    @property
-    def session(self) -> Session:
-        return self.opened.session
-
-    @property
-    def reply(self) -> Message | None:
-        """The assistant message being streamed, if any."""
-        return self._streaming.message if self._streaming else None
-
-    @property
-    def generating(self) -> bool:
-        return self._streaming is not None
-
     async def on_mount(self) -> None:
         self._sidebar_wanted = self.app.config.ui.sidebar
         self.messages_view.show_stats = self.app.config.ui.show_stats
@@ -187,7 +137,7 @@ class ChatScreen(Screen[None]):
             self.prompt.set_prompt(draft)
         self.set_interval(RAM_REFRESH_S, self._refresh_ram)
         self._refresh_ram()
-        self._sessions_stamp = self._sessions_folder_stamp()
+        self.chat.sessions_changed()  # the folder as it is now; later changes refresh the list
         self.set_interval(SESSIONS_WATCH_S, self._watch_sessions_folder)
         self.prompt.focus()
 
@@ -211,19 +161,9 @@ class ChatScreen(Screen[None]):
         elif self.sidebar.has_focus_within or self.focused is None:
             self.prompt.focus()
 
-    def _sessions_folder_stamp(self) -> int | None:
-        try:
-            return self.app.store.dir.stat().st_mtime_ns
-        except OSError:
-            return None
-
     def _watch_sessions_folder(self) -> None:
-        """Sessions written by another process (`qwen-tui ask --new-session`, a second
-        qwen-tui) appear in the list: any file added, replaced or removed changes the
-        folder's mtime (saves replace files by renaming)."""
-        stamp = self._sessions_folder_stamp()
-        if stamp != self._sessions_stamp:
-            self._sessions_stamp = stamp
+        """Sessions written by another process appear in the list."""
+        if self.chat.sessions_changed():
             self.refresh_sessions()
 
     def _refresh_ram(self) -> None:
@@ -235,10 +175,7 @@ class ChatScreen(Screen[None]):
     async def show_session(self, opened: OpenSession) -> None:
         """Show `opened` and make it the session prompts go to; the one shown before is
         closed (its lock released)."""
-        if opened is not self.opened:
-            self.opened.close()
-            self.opened = opened
-        self.pending = None
+        self.chat.show(opened)
         self._set_editing(None)
         # The numbers of the session shown before are not this one's.
         self.status.tok_s = self.status.ttft_s = self.status.context_used = None
@@ -252,21 +189,13 @@ class ChatScreen(Screen[None]):
         self.refresh_sessions()
 
     def on_unmount(self) -> None:
-        self.opened.close()
+        self.chat.close()
 
-    def _writable(self) -> bool:
+    def writable(self) -> bool:
         """False (and say why) when another qwen-tui is writing this session."""
         if self.opened.read_only:
-            self.notify(self._read_only_text(), title="Read-only", severity="warning")
+            self.notify(self.chat.read_only_text(), title="Read-only", severity="warning")
         return not self.opened.read_only
-
-    def _read_only_text(self) -> str:
-        writer = self.opened.writer
-        who = writer.describe() if writer else "another qwen-tui"
-        return (
-            f"Read-only: this session is open in another qwen-tui ({who}). "
-            "Open it again from the sidebar once that one has closed it."
-        )
 
     def refresh_sessions(self) -> None:
         """Re-read the sidebar's list (in a worker: it reads the session files)."""
@@ -281,26 +210,13 @@ class ChatScreen(Screen[None]):
             return  # an older search; a newer one is on its way
         summaries = message.summaries
         if not message.query and all(s.id != self.session.id for s in summaries):
-            summaries = [self._unsaved_summary(), *summaries]
+            summaries = [self.chat.unsaved_summary(), *summaries]
         await self.sidebar.show(summaries)
-
-    def _unsaved_summary(self) -> SessionSummary:
-        """A row for the current session before its first message saves it."""
-        session = self.session
-        return SessionSummary(
-            id=session.id,
-            title=session.title or "New session",
-            created=session.created,
-            updated=session.updated,
-            message_count=len(session.messages),
-            model=session.model,
-            path=self.app.store.path_for(session.id),
-        )
 
     def on_session_sidebar_search_changed(self, message: SessionSidebar.SearchChanged) -> None:
         self.refresh_sessions()
 
-    def _busy(self) -> bool:
+    def busy(self) -> bool:
         """True (and tell the user) while a reply streams: it belongs to this session."""
         if self.generating:
             keys = self.app.effective_key("generation.stop")
@@ -314,7 +230,7 @@ class ChatScreen(Screen[None]):
         if is_current and not self.opened.read_only:
             self.prompt.focus()
             return
-        if self._busy():
+        if self.busy():
             return
         if is_current:
             self.opened.close()  # to take over a read-only session, let go of it first
@@ -329,7 +245,7 @@ class ChatScreen(Screen[None]):
 
     async def action_new_session(self) -> None:
         """Show a new empty session; it is saved with its first message."""
-        if self._busy():
+        if self.busy():
             return
         if self.session.messages or self.opened.read_only:  # else it already is a new one
             await self.show_session(self.app.open_new_session())
@@ -339,123 +255,55 @@ class ChatScreen(Screen[None]):
         await self.action_new_session()
 
     def on_session_sidebar_rename_requested(self, message: SessionSidebar.RenameRequested) -> None:
-        summary = message.summary
-
-        def rename(title: str | None) -> None:
-            self._back_to_prompt()
-            if title is None:
-                return
-            is_current = summary.id == self.session.id
-            session = self.session if is_current else self._load(summary.id)
-            if session is None:
-                return
-            old_title, session.title = session.title, title
-            if self._save(session, "Could not rename the session"):
-                self.refresh_sessions()
-            else:
-                session.title = old_title
-
-        self.app.push_screen(TextInputDialog("Rename session", summary.title), rename)
+        ask_rename(self, message.summary)
 
     def on_session_sidebar_delete_requested(self, message: SessionSidebar.DeleteRequested) -> None:
-        summary = message.summary
-        if summary.id == self.session.id and (self._busy() or not self._writable()):
-            return
-        title = one_line(summary.title) or "(untitled)"
-        question = f"Delete “{title}” ({summary.message_count} messages)? This removes its file."
-
-        async def delete(confirmed: bool | None) -> None:
-            self._back_to_prompt()
-            if confirmed:
-                await self._delete_session(summary.id, title)
-
-        self.app.push_screen(ConfirmDialog("Delete session", question, "Delete"), delete)
-
-    async def _delete_session(self, session_id: str, title: str) -> None:
-        try:
-            self.app.store.delete(session_id)
-        except SessionNotFoundError:
-            pass  # never saved (a new, empty session) or already gone: nothing to remove
-        except StoreError as error:
-            self.notify(str(error), title="Could not delete the session", severity="error")
-            return
-        self.notify(f"Deleted “{title}”.")
-        if session_id != self.session.id:
-            self.refresh_sessions()
-            return
-        await self.show_session(self.app.open_new_session())
+        ask_delete(self, message.summary)
 
     def _back_to_prompt(self) -> None:
         """After a dialog or a sidebar action the keyboard belongs to the prompt again: the
         next sentence typed must not land on the list's commands."""
         self.prompt.focus()
 
-    def _lock_new_session(self, session: Session) -> None:
-        """Lock the shown session before its first save (new sessions start unlocked)."""
-        opened = self.opened
-        unlocked = opened.lock is None and not opened.read_only
-        if session is opened.session and unlocked:
-            never_saved = not self.app.store.path_for(session.id).exists()
-            if never_saved:
-                self.opened = self.app.store.open_new(session)  # raises if someone has it
-
-    def _load(self, session_id: str) -> Session | None:
+    def save_with(self, session: Session, save: Callable[[], object], failure: str) -> bool:
+        """Run `save` (a ChatState call that saves `session`); on failure say why under
+        `failure` and return False."""
         try:
-            return self.app.store.load(session_id)
+            save()
         except StoreError as error:
-            self.notify(str(error), title="Could not open the session", severity="error")
-            return None
-
-    def _save(
-        self,
-        session: Session,
-        failure: str = "Could not save the session",
-        *,
-        conversation: bool = False,
-    ) -> bool:
-        """Save `session`, or say why not. `conversation`: what failed to save exists only
-        in memory now (a reply), so quitting must not lose it silently."""
-        try:
-            self._lock_new_session(session)
-            self.app.store.save(session)
-        except StoreError as error:
-            log.warning("save failed: %s", error)
             self.notify(str(error), title=failure, severity="error", timeout=10)
-            if conversation:
-                self._set_unsaved(session, str(error))
             return False
-        if session is self.unsaved:
-            self._set_unsaved(None)
+        finally:
+            self.status.unsaved = self.chat.unsaved is not None
         if session is self.session:
             self.app.remember_session(session)  # a new session's first save names it
         return True
 
-    def _set_unsaved(self, session: Session | None, error: str = "") -> None:
-        self.unsaved, self._unsaved_error = session, error
-        self.status.unsaved = session is not None
+    def save_or_tell(self, session: Session, failure: str, conversation: bool = False) -> bool:
+        """Save `session`, or say why not under `failure` (see ChatState.save)."""
+        save = partial(self.chat.save, session, conversation=conversation)
+        return self.save_with(session, save, failure)
 
     # ------------------------------------------------------------ sending
 
     async def on_prompt_input_submitted(self, message: PromptInput.Submitted) -> None:
-        if self._busy():
+        if self.busy():
             return
-        if not self._writable() or not self._model_usable():
+        if not self.writable() or not self._model_usable():
             return
-        kept = list(self.session.messages)
-        title = self.session.title
-        removed = self._drop_edited()
-        settled = self.opened.settle_interrupted()  # a new turn ends them for good
-        user_message = self.session.add("user", message.text)
-        if not self._save(self.session, "Could not send: saving the session failed"):
-            self.session.messages = kept  # nothing typed is lost: the prompt keeps the text
-            self.session.title = title
+        try:
+            sent = self.chat.send(message.text)
+        except StoreError as error:  # nothing typed is lost: the prompt keeps the text
+            title = "Could not send: saving the session failed"
+            self.notify(str(error), title=title, severity="error", timeout=10)
             return
+        self.app.remember_session(self.session)  # a new session's first save names it
         self._set_editing(None)
         self.prompt.clear()
-        self._refresh_footers(settled)
-        for old in removed:
+        self._refresh_footers(sent.settled)
+        for old in sent.replaced:
             await self.messages_view.remove_message(old)
-        await self.messages_view.add(user_message)
+        await self.messages_view.add(sent.message)
         self.messages_view.follow()
         self.refresh_sessions()
         await self._answer()
@@ -480,20 +328,10 @@ class ChatScreen(Screen[None]):
             )
         return state in ("loading", "ready")
 
-    def _drop_edited(self) -> list[Message]:
-        """When editing, the edited message and everything after it leave the session."""
-        if self._editing is None or self._editing not in self.session.messages:
-            return []
-        index = self.session.messages.index(self._editing)
-        removed = self.session.messages[index:]
-        del self.session.messages[index:]
-        return removed
-
     async def _answer(self) -> None:
         """Reply to the last user message now, or once the model has loaded."""
         if self.app.engine is None:
-            self.pending = self.session.messages[-1]
-            view = self.messages_view.view_for(self.pending)
+            view = self.messages_view.view_for(self.chat.wait_for_model())
             if view is not None:
                 view.set_pending(True)
             return
@@ -503,15 +341,12 @@ class ChatScreen(Screen[None]):
         engine = self.app.engine
         assert engine is not None
         self._clear_pending()
-        conversation = self.session.chat_messages()  # before the reply joins the session
-        reply = Message("assistant", "", incomplete=True)
-        self.session.messages.append(reply)
-        self.session.model = engine.info.name  # also in partial saves and a stop by a signal
-        view = await self.messages_view.add(reply)
+        conversation = self.chat.start_reply(engine.info.name, self.status.context_used)
+        streaming = self.chat.streaming
+        assert streaming is not None
+        self._reply_view = view = await self.messages_view.add(streaming.message)
         view.start_streaming()
         self.messages_view.follow()
-        self._streaming = streaming = ReplyStream(reply, view)
-        streaming.context_before = self.status.context_used
         self.status.state = "generating"
         self.status.tok_s = self.status.ttft_s = None
         self.app.generate_reply(
@@ -519,14 +354,13 @@ class ChatScreen(Screen[None]):
         )
 
     def _clear_pending(self) -> None:
-        if self.pending is not None:
-            view = self.messages_view.view_for(self.pending)
-            if view is not None:
-                view.set_pending(False)
-        self.pending = None
+        pending = self.chat.clear_pending()
+        view = self.messages_view.view_for(pending) if pending is not None else None
+        if view is not None:
+            view.set_pending(False)
 
     def on_token_received(self, message: TokenReceived) -> None:
-        streaming = self._streaming
+        streaming = self.chat.streaming
         if streaming is None or message.text is not streaming.incoming:
             return  # a late piece of a reply already stopped by quitting
         if streaming.chunks:
@@ -535,59 +369,44 @@ class ChatScreen(Screen[None]):
             self._take_pieces(streaming)  # the first piece at once (TTFT)
 
     def _take_pieces(self, streaming: ReplyStream) -> None:
-        text, pieces = streaming.incoming.take()
-        if not pieces or streaming is not self._streaming:
-            return
         now = time.monotonic()
-        first = streaming.chunks == 0
-        streaming.add(text, pieces, now)
-        if streaming.view.is_attached:
-            streaming.view.append(text)
-        if first:
-            self.status.ttft_s = streaming.ttft_s
-        if now - streaming.last_live_stats >= LIVE_STATS_S:
-            streaming.last_live_stats = now
-            self.status.tok_s = streaming.tok_s(now)
-            if streaming.context_before is not None:  # a piece is about one token
-                self.status.context_used = streaming.context_before + streaming.chunks
-        if streaming.partial_save_due(now):  # on the UI thread, but never after a render
-            streaming.last_partial_save = now
-            self._save_partial(streaming)
-
-    def _save_partial(self, streaming: ReplyStream) -> None:
-        # The count goes with the text: a process killed now leaves a reply that says how
-        # far it got (the store settles it as stopped), not "0 tokens".
-        streaming.message.stats = GenerationStats(generated_tokens=streaming.chunks)
-        try:
-            self.app.store.save(self.session)
-        except StoreError as error:
-            self._set_unsaved(self.session, str(error))
-            if not streaming.partial_save_failed:  # tell once per reply, not every 2 s
-                streaming.partial_save_failed = True
-                self.notify(str(error), title="Could not save the reply", severity="error")
+        taken = self.chat.take(streaming, now)
+        if taken is None:
             return
-        if self.unsaved is self.session:
-            self._set_unsaved(None)
+        if self._reply_view is not None and self._reply_view.is_attached:
+            self._reply_view.append(taken.text)
+        if taken.first:
+            self.status.ttft_s = streaming.ttft_s
+        if taken.live_stats:
+            self.status.tok_s = streaming.tok_s(now)
+            if streaming.context_used is not None:
+                self.status.context_used = streaming.context_used
+        self.status.unsaved = self.chat.unsaved is not None
+        if taken.save_error is not None:
+            error = str(taken.save_error)
+            self.notify(error, title="Could not save the reply", severity="error")
 
     async def on_generation_finished(self, message: GenerationFinished) -> None:
-        if self._streaming is not None:
-            self._take_pieces(self._streaming)  # the last pieces may still be gathering
-        streaming, self._streaming = self._streaming, None
-        if streaming is None:
+        finished = self.chat.finish(message.stats)
+        if finished is None:
             return
+        view, self._reply_view = self._reply_view, None
+        if view is not None and view.is_attached and finished.rest:
+            view.append(finished.rest)
+        self.status.unsaved = self.chat.unsaved is not None
+        if finished.save_error is not None:
+            error = str(finished.save_error)
+            self.notify(error, title="Could not save the reply", severity="error", timeout=10)
+        else:
+            self.app.remember_session(self.session)
         stats = message.stats
-        streaming.message.stats = stats
-        streaming.message.incomplete = False
-        self.session.updated = time.time()
-        # Saved before the final render, which can take a while for a long reply.
-        self._save(self.session, "Could not save the reply", conversation=True)
         self._show_final_stats(stats)
         if stats.stop_reason is StopReason.ERROR:
             error = one_line(stats.error or "unknown error")
             self.notify(error, title="Generation failed", severity="error", timeout=10)
         self.refresh_sessions()
-        if streaming.view.is_attached:
-            await streaming.view.finish()
+        if view is not None and view.is_attached:
+            await view.finish()
 
     def _show_final_stats(self, stats: GenerationStats) -> None:
         status = self.status
@@ -601,33 +420,22 @@ class ChatScreen(Screen[None]):
         if action == "stop":
             # Without a reply to stop or an edit to leave, escape goes on to the focused
             # widget / dialogs.
-            editing = self._editing is not None and self.focused is self.prompt
+            editing = self.chat.editing is not None and self.focused is self.prompt
             return self.generating or editing
         return True
 
     def action_stop(self) -> None:
         """Ask the engine to stop; the partial reply arrives as a STOPPED GenerationFinished.
         While editing the last message instead, leave the edit (the prompt is emptied)."""
-        if self._streaming is not None:
-            self._streaming.cancel.set()
+        if self.chat.stop():
             self.status.state = "stopping"
-        elif self._editing is not None:
+        elif self.chat.editing is not None:
             self._set_editing(None)
             self.prompt.clear()
 
     def stop_and_save(self) -> None:
         """Before quitting: stop the reply and save what there is, marked stopped."""
-        if self._streaming is not None:
-            self._take_pieces(self._streaming)
-        streaming, self._streaming = self._streaming, None
-        if streaming is None:
-            return
-        streaming.cancel.set()
-        streaming.message.incomplete = False
-        streaming.message.stats = GenerationStats(
-            generated_tokens=streaming.chunks, stop_reason=StopReason.STOPPED
-        )
-        self._save(self.session, "Could not save the reply", conversation=True)
+        self.save_with(self.session, self.chat.stop_and_save, "Could not save the reply")
 
     # ------------------------------------------------------------ quitting
 
@@ -635,61 +443,7 @@ class ChatScreen(Screen[None]):
         """Stop the reply and save; True when nothing would be lost by quitting now.
         Otherwise ask what to do with the unsaved session (the answer may quit the app)."""
         self.stop_and_save()
-        if isinstance(self.app.screen, UnsavedDialog):
-            return False  # already asking
-        unsaved = self.unsaved
-        if unsaved is None or self._save(unsaved, "Still could not save", conversation=True):
-            return True
-        self._ask_about_unsaved()
-        return False
-
-    def _ask_about_unsaved(self) -> None:
-        assert self.unsaved is not None
-        title = one_line(self.unsaved.title) or "New session"
-        self.app.push_screen(UnsavedDialog(title, self._unsaved_error), self._unsaved_answer)
-
-    def _unsaved_answer(self, choice: UnsavedChoice | None) -> None:
-        session = self.unsaved
-        if session is None or choice == "quit":
-            self.app.exit(0)
-        elif choice is None:
-            self._back_to_prompt()
-        elif choice == "retry":
-            if self._save(session, "Still could not save", conversation=True):
-                self.app.exit(0)
-            else:
-                self._ask_about_unsaved()
-        else:
-            self._write_unsaved_elsewhere(session, choice)
-
-    def _write_unsaved_elsewhere(self, session: Session, choice: UnsavedChoice) -> None:
-        """Save a copy (the session file's format) or export Markdown, then quit."""
-        if choice == "export":
-            title, default = "Export as Markdown to", default_export_path(session, Path.cwd())
-        else:
-            title, default = "Save a copy of the session to", Path.cwd() / f"{session.id}.json"
-
-        def chosen(answer: str | None) -> None:
-            if answer is None:
-                self._ask_about_unsaved()
-                return
-            path = Path(answer).expanduser()
-            path = path if path.is_absolute() else Path.cwd() / path
-            try:
-                if path.exists():
-                    raise FileExistsError(17, "exists already: choose another name")
-                if choice == "export":
-                    write_export(session, path)
-                else:
-                    write_session_copy(session, path)
-            except OSError as error:
-                reason = f"{path}: {error.strerror or error}"
-                self.notify(reason, title="Could not write it there", severity="error")
-                self._ask_about_unsaved()
-                return
-            self.app.exit(0)
-
-        self.app.push_screen(TextInputDialog(title, str(default)), chosen)
+        return UnsavedQuit(self).ready()
 
     # ------------------------------------------------------------ model
 
@@ -697,7 +451,7 @@ class ChatScreen(Screen[None]):
         self._apply_model_state(message)
         if message.state == "ready":
             self.app.count_context(self)
-            if self.pending is not None and not self.generating:
+            if self.chat.pending is not None and not self.generating:
                 self.call_later(self._start_reply)
         elif message.state == "error":
             self._clear_pending()  # the prompt stays saved; ctrl+r answers it later
@@ -722,14 +476,14 @@ class ChatScreen(Screen[None]):
             error = self.app.model_state_message().error
             parts.append(f"The model could not be loaded: {error}\n\n{keys} picks another one.")
         if self.opened.read_only:
-            parts.append(self._read_only_text())
+            parts.append(self.chat.read_only_text())
         self.messages_view.show_notice(visible_text("\n\n".join(parts)))
 
     def on_context_counted(self, message: ContextCounted) -> None:
         self.status.context_used = message.tokens
 
     def action_switch_model(self) -> None:
-        if self._busy():
+        if self.busy():
             return
         models = self.app.available_models()
         current = model_key(self.app.model) if self.app.model else None
@@ -739,7 +493,7 @@ class ChatScreen(Screen[None]):
             if name is None or (name == current and self.app.model_state == "ready"):
                 return
             chosen = next((m for m in models if model_key(m) == name), None)
-            if chosen is not None and not self._busy():
+            if chosen is not None and not self.busy():
                 self.app.switch_model(chosen)
 
         self.app.push_screen(ModelPicker(models, current), switch)
@@ -748,32 +502,26 @@ class ChatScreen(Screen[None]):
 
     async def action_regenerate(self) -> None:
         """Drop the last answer and ask again (also answers a prompt left without one)."""
-        if self._busy():
+        if self.busy():
             return
-        messages = self.session.messages
-        has_prompt = bool(messages) and (
-            messages[-1].role == "user" or (len(messages) > 1 and messages[-2].role == "user")
-        )
-        if not has_prompt:
+        if not self.chat.can_regenerate():
             self.notify("Nothing to regenerate yet: send a message first.")
             return
         if not self._model_usable():
             return
-        if messages[-1].role == "assistant":
-            await self.messages_view.remove_message(messages.pop())
+        if (dropped := self.chat.drop_last_answer()) is not None:
+            await self.messages_view.remove_message(dropped)
         await self._answer()
 
     def on_prompt_input_edit_last_requested(self) -> None:
-        if self.generating:
-            return
-        last_user = next((m for m in reversed(self.session.messages) if m.role == "user"), None)
+        last_user = self.chat.last_user_message()
         if last_user is None:
             return
         self._set_editing(last_user)
         self.prompt.set_prompt(last_user.content)
 
     def _set_editing(self, message: Message | None) -> None:
-        self._editing = message
+        self.chat.editing = message
         prompt = self.query_one(PromptInput)
         prompt.set_class(message is not None, "-editing")
         # Emptying the prompt keeps the edit (ctrl+u and a new text replace the turn too);
@@ -782,33 +530,13 @@ class ChatScreen(Screen[None]):
         prompt.border_title = hint if message else None
 
     def action_settings(self) -> None:
-        session = self.session
-        dialog = SettingsDialog(session.system_prompt, session.settings)
-        self.app.push_screen(dialog, lambda result: self._apply_settings(session, result))
+        ask_settings(self, self.session)
 
     def use_preset(self, preset: Preset) -> None:
         """The preset's system prompt and sampling settings become this session's."""
         notice = f"Preset {preset.name!r} in use: saved with this session."
-        self._apply_settings(
-            self.session, SessionSettings(preset.system_prompt, preset.settings), notice
-        )
-
-    def _apply_settings(
-        self, session: Session, result: SessionSettings | None, notice: str = ""
-    ) -> None:
-        self._back_to_prompt()
-        if result is None:
-            return
-        old = (session.system_prompt, session.settings)
-        session.system_prompt, session.settings = result.system_prompt, result.generation
-        if not self._save(session, "Could not save the settings"):
-            session.system_prompt, session.settings = old
-            return
-        if session is self.session:
-            self.messages_view.refresh_system_line()
-            self.app.count_context(self)
-        kept = self.app.keep_settings(result)
-        self.notify(notice or kept or "Settings saved with this session.")
+        result = SessionSettings(preset.system_prompt, preset.settings)
+        apply_settings(self, self.session, result, notice)
 
     def action_copy(self) -> None:
         focused = self.focused
@@ -826,29 +554,4 @@ class ChatScreen(Screen[None]):
         self.notify(f"Copied {len(text)} characters to the clipboard{note}.")
 
     def action_export(self) -> None:
-        session = self.session
-        default = default_export_path(session, Path.cwd())
-
-        def chosen(answer: str | None) -> None:
-            self._back_to_prompt()
-            if answer is None:
-                return
-            path = Path(answer).expanduser()
-            path = path if path.is_absolute() else Path.cwd() / path
-            if not path.exists():
-                self._export(session, path)
-                return
-            replace = ConfirmDialog("Export", f"{path} exists. Replace it?", "Replace")
-            self.app.push_screen(replace, lambda yes: self._export(session, path) if yes else None)
-
-        dialog = TextInputDialog("Export session as Markdown to", str(default))
-        self.app.push_screen(dialog, chosen)
-
-    def _export(self, session: Session, path: Path) -> None:
-        try:
-            write_export(session, path)
-        except OSError as error:
-            reason = f"{path}: {error.strerror or error}"
-            self.notify(reason, title="Export failed", severity="error")
-            return
-        self.notify(f"Exported to {path}", title="Exported")
+        ask_export(self, self.session)

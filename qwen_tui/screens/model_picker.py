@@ -12,17 +12,9 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from qwen_tui.chat.model_slot import ChatModel, model_key
 from qwen_tui.config import RemoteConfig
-from qwen_tui.model_files import InstalledModel
 from qwen_tui.visible_text import one_line
-
-ChatModel = InstalledModel | RemoteConfig
-"""What the chat can talk to: a model on this machine or one a server runs."""
-
-
-def model_key(model: ChatModel) -> str:
-    """The name `--model`, the picker and sessions use: `remote:NAME` or the folder name."""
-    return model.model_name if isinstance(model, RemoteConfig) else model.name
 
 
 def model_label(model: ChatModel, current: bool) -> Text:

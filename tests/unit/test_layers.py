@@ -52,6 +52,11 @@ UI_FREE = [
     "qwen_tui.terminal_input",
     "qwen_tui.store.state",
     "qwen_tui.store.presets",
+    "qwen_tui.chat",
+    "qwen_tui.chat.reply",
+    "qwen_tui.chat.state",
+    "qwen_tui.chat.left_off",
+    "qwen_tui.chat.model_slot",
 ]
 
 # A meta-path finder that refuses textual: importing it anywhere below raises ImportError.

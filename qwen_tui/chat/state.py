@@ -1,0 +1,336 @@
+"""The session on screen and the rules for changing it, without widgets.
+
+The chat screen draws what this module decides: which session is shown and whether it may be
+written, when it is saved (before a reply, while it streams, at its end, after a failure), which
+messages an edit or a regenerate replaces, and the reply being streamed. Store failures come
+back as `StoreError` (or in `Taken.save_error`); the screen tells the user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+from qwen_tui.chat.reply import ReplyStream
+from qwen_tui.config import Config
+from qwen_tui.conversation import GenerationSettings, GenerationStats, Message, Session
+from qwen_tui.store import (
+    OpenSession,
+    SessionNotFoundError,
+    SessionStore,
+    SessionSummary,
+    StoreError,
+)
+
+log = logging.getLogger(__name__)
+
+PARTIAL_SAVE_S = 2.0
+"""Save a streaming reply this often, so a crash loses at most this much of it."""
+LIVE_STATS_S = 1.0
+"""Refresh tok/s in the status bar at most this often while streaming (a repaint costs the
+model's threads time on small machines)."""
+
+
+def open_new_session(config: Config) -> OpenSession:
+    """An empty session with the config's defaults. Not locked (nor saved) yet: the chat
+    locks it when its first message saves it, so sessions never used leave no files."""
+    session = Session(system_prompt=config.system_prompt, settings=config.generation)
+    return OpenSession(session, None)
+
+
+@dataclass
+class Sent:
+    """A prompt that joined the session and was saved."""
+
+    message: Message
+    replaced: list[Message]
+    """The edited message and what followed it: they left the session."""
+    settled: list[Message]
+    """Replies an earlier process left interrupted, now marked stopped."""
+
+
+@dataclass
+class Taken:
+    """What one take of the streamed pieces changed, for the screen to show."""
+
+    text: str
+    first: bool
+    """The reply's first text: its TTFT is known now."""
+    live_stats: bool
+    """Time to refresh tok/s and the context count (at most every LIVE_STATS_S)."""
+    save_error: StoreError | None = None
+    """A partial save failed, reported once per reply (not every PARTIAL_SAVE_S)."""
+
+
+@dataclass
+class Finished:
+    """A reply that ended, for the screen to show in full."""
+
+    stream: ReplyStream
+    rest: str
+    """Its last text, which had not been taken yet."""
+    save_error: StoreError | None
+    """The final save failed: the reply is kept as `unsaved` (quitting asks about it)."""
+
+
+@dataclass
+class ChatState:
+    """The session shown, its lock, what is unsaved, the reply in progress."""
+
+    store: SessionStore
+    opened: OpenSession
+    """The session shown, with its lock (read-only when another qwen-tui writes it)."""
+    streaming: ReplyStream | None = None
+    pending: Message | None = None
+    """A user message waiting for the model to load."""
+    editing: Message | None = None
+    """The user message being edited: sending replaces it and everything after it."""
+    unsaved: Session | None = None
+    """A session whose conversation failed to save (and has not been saved since)."""
+    unsaved_error: str = ""
+    sessions_stamp: int | None = field(default=None, repr=False)
+    """The sessions folder's mtime when last checked (see sessions_changed)."""
+
+    @property
+    def session(self) -> Session:
+        return self.opened.session
+
+    @property
+    def reply(self) -> Message | None:
+        """The assistant message being streamed, if any."""
+        return self.streaming.message if self.streaming else None
+
+    @property
+    def generating(self) -> bool:
+        return self.streaming is not None
+
+    # ------------------------------------------------------------ which session
+
+    def show(self, opened: OpenSession) -> None:
+        """Make `opened` the session prompts go to; the one before is closed (lock released)."""
+        if opened is not self.opened:
+            self.opened.close()
+            self.opened = opened
+        self.pending = None
+        self.editing = None
+
+    def close(self) -> None:
+        self.opened.close()
+
+    def read_only_text(self) -> str:
+        writer = self.opened.writer
+        who = writer.describe() if writer else "another qwen-tui"
+        return (
+            f"Read-only: this session is open in another qwen-tui ({who}). "
+            "Open it again from the sidebar once that one has closed it."
+        )
+
+    def unsaved_summary(self) -> SessionSummary:
+        """A sidebar row for the current session before its first message saves it."""
+        session = self.session
+        return SessionSummary(
+            id=session.id,
+            title=session.title or "New session",
+            created=session.created,
+            updated=session.updated,
+            message_count=len(session.messages),
+            model=session.model,
+            path=self.store.path_for(session.id),
+        )
+
+    def sessions_changed(self) -> bool:
+        """True when the sessions folder changed since the last call: another process
+        (`qwen-tui ask --new-session`, a second qwen-tui) added, replaced or removed a file
+        (saves replace files by renaming, which changes the folder's mtime)."""
+        try:
+            stamp: int | None = self.store.dir.stat().st_mtime_ns
+        except OSError:
+            stamp = None
+        changed, self.sessions_stamp = stamp != self.sessions_stamp, stamp
+        return changed
+
+    def delete(self, session_id: str) -> bool:
+        """Delete a session's file; True when it was the one shown (show another then)."""
+        # Never saved (a new, empty session) or already gone: nothing to remove.
+        with contextlib.suppress(SessionNotFoundError):
+            self.store.delete(session_id)
+        return session_id == self.session.id
+
+    # ------------------------------------------------------------ saving
+
+    def save(self, session: Session, *, conversation: bool = False) -> None:
+        """Save `session` (locking the shown one first if it is new). `conversation`: what
+        failed to save exists only in memory now (a reply), so it is kept as `unsaved` and
+        quitting must not lose it silently. Raises StoreError."""
+        try:
+            self._lock_new_session(session)
+            self.store.save(session)
+        except StoreError as error:
+            log.warning("save failed: %s", error)
+            if conversation:
+                self.unsaved, self.unsaved_error = session, str(error)
+            raise
+        if session is self.unsaved:
+            self.unsaved, self.unsaved_error = None, ""
+
+    def _lock_new_session(self, session: Session) -> None:
+        """New sessions start unlocked (they leave no file until used): lock before the
+        first save. Raises SessionLockedError if another process took the same id."""
+        opened = self.opened
+        unlocked = opened.lock is None and not opened.read_only
+        shown = session is opened.session and unlocked
+        if shown and not self.store.path_for(session.id).exists():
+            self.opened = self.store.open_new(session)
+
+    def rename(self, session: Session, title: str) -> None:
+        """Give `session` a new title and save it; unchanged if the save fails (raises)."""
+        old, session.title = session.title, title
+        try:
+            self.save(session)
+        except StoreError:
+            session.title = old
+            raise
+
+    def change_settings(
+        self, session: Session, system_prompt: str, generation: GenerationSettings
+    ) -> None:
+        """New system prompt and settings, saved with `session`; unchanged if that fails."""
+        old = (session.system_prompt, session.settings)
+        session.system_prompt, session.settings = system_prompt, generation
+        try:
+            self.save(session)
+        except StoreError:
+            session.system_prompt, session.settings = old
+            raise
+
+    # ------------------------------------------------------------ turns
+
+    def send(self, text: str) -> Sent:
+        """Add the user's prompt (replacing the edited message and what followed it) and save.
+        If saving fails the session is as before and StoreError is raised: the prompt box
+        still holds the text, so nothing typed is lost."""
+        kept, title = list(self.session.messages), self.session.title
+        replaced = self._drop_edited()
+        settled = self.opened.settle_interrupted()  # a new turn ends them for good
+        message = self.session.add("user", text)
+        try:
+            self.save(self.session)
+        except StoreError:
+            self.session.messages, self.session.title = kept, title
+            raise
+        self.editing = None
+        return Sent(message, replaced, settled)
+
+    def _drop_edited(self) -> list[Message]:
+        if self.editing is None or self.editing not in self.session.messages:
+            return []
+        index = self.session.messages.index(self.editing)
+        removed = self.session.messages[index:]
+        del self.session.messages[index:]
+        return removed
+
+    def last_user_message(self) -> Message | None:
+        """What editing starts from: the last prompt (none while a reply streams)."""
+        if self.generating:
+            return None
+        return next((m for m in reversed(self.session.messages) if m.role == "user"), None)
+
+    def can_regenerate(self) -> bool:
+        """A prompt ends the conversation, or a prompt and its answer."""
+        messages = self.session.messages
+        return bool(messages) and (
+            messages[-1].role == "user" or (len(messages) > 1 and messages[-2].role == "user")
+        )
+
+    def drop_last_answer(self) -> Message | None:
+        """Regenerating replaces the last answer (none when the prompt has no answer yet)."""
+        messages = self.session.messages
+        return messages.pop() if messages and messages[-1].role == "assistant" else None
+
+    def wait_for_model(self) -> Message:
+        """The last prompt is answered once the model has loaded."""
+        self.pending = self.session.messages[-1]
+        return self.pending
+
+    def clear_pending(self) -> Message | None:
+        pending, self.pending = self.pending, None
+        return pending
+
+    # ------------------------------------------------------------ the reply
+
+    def start_reply(self, model_name: str, context_used: int | None) -> list[Message]:
+        """Add an empty assistant message to stream into; the conversation to send."""
+        conversation = self.session.chat_messages()  # before the reply joins the session
+        reply = Message("assistant", "", incomplete=True)
+        self.session.messages.append(reply)
+        self.session.model = model_name  # also in partial saves and a stop by a signal
+        self.streaming = ReplyStream(reply, context_before=context_used)
+        return conversation
+
+    def take(self, streaming: ReplyStream, now: float) -> Taken | None:
+        """Move the waiting pieces into the reply; save it at the first piece and then every
+        PARTIAL_SAVE_S. None when there was nothing (or the reply is over)."""
+        first = streaming.chunks == 0
+        text, pieces = streaming.incoming.take()
+        if not pieces or streaming is not self.streaming:
+            return None
+        streaming.add(text, pieces, now)
+        taken = Taken(text, first, now - streaming.last_live_stats >= LIVE_STATS_S)
+        if taken.live_stats:
+            streaming.last_live_stats = now
+        last = streaming.last_partial_save
+        if last is None or now - last >= PARTIAL_SAVE_S:
+            streaming.last_partial_save = now
+            taken.save_error = self._save_partial(streaming)
+        return taken
+
+    def _save_partial(self, streaming: ReplyStream) -> StoreError | None:
+        streaming.message.stats = streaming.partial_stats()
+        try:
+            self.store.save(self.session)
+        except StoreError as error:
+            self.unsaved, self.unsaved_error = self.session, str(error)
+            if streaming.partial_save_failed:
+                return None
+            streaming.partial_save_failed = True
+            return error
+        if self.unsaved is self.session:
+            self.unsaved, self.unsaved_error = None, ""
+        return None
+
+    def finish(self, stats: GenerationStats) -> Finished | None:
+        """The reply is over: it keeps `stats` and is saved. None if no reply was streaming
+        (quitting ended it already)."""
+        streaming, self.streaming = self.streaming, None
+        if streaming is None:
+            return None
+        rest, _ = streaming.take_waiting(time.monotonic())
+        streaming.message.stats = stats
+        streaming.message.incomplete = False
+        self.session.updated = time.time()
+        try:
+            self.save(self.session, conversation=True)
+        except StoreError as error:
+            return Finished(streaming, rest, error)
+        return Finished(streaming, rest, None)
+
+    def stop(self) -> bool:
+        """Ask the engine to stop; the partial reply arrives as a STOPPED finish."""
+        if self.streaming is None:
+            return False
+        self.streaming.cancel.set()
+        return True
+
+    def stop_and_save(self) -> None:
+        """Before quitting: stop the reply and save what there is, marked stopped (no finish
+        will come). Raises StoreError if the save fails."""
+        streaming, self.streaming = self.streaming, None
+        if streaming is None:
+            return
+        streaming.cancel.set()
+        streaming.take_waiting(time.monotonic())
+        streaming.message.incomplete = False
+        streaming.message.stats = streaming.stopped_stats()
+        self.save(self.session, conversation=True)
