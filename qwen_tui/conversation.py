@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any, Literal
 
+from qwen_tui.attachment import Attachment, prompt_text
+
 Role = Literal["system", "user", "assistant"]
 
 REPLACEMENT = "\ufffd"
@@ -184,9 +186,19 @@ class Message:
     """Assistant replies only."""
     incomplete: bool = False
     """True while a reply is still streaming (or its process died mid-reply)."""
+    attachments: tuple[Attachment, ...] = ()
+    """Files and command output the user attached (user messages only); the model reads
+    them after `content` (`for_model`)."""
 
     def __post_init__(self) -> None:
         self.content = well_formed(self.content)
+
+    def for_model(self) -> Message:
+        """This message as the engine reads it: attachments rendered into the text."""
+        if not self.attachments:
+            return self
+        text = prompt_text(self.content, self.attachments)
+        return Message(self.role, text, created=self.created, stats=self.stats)
 
     @property
     def stopped(self) -> bool:
@@ -228,14 +240,15 @@ class Session:
 
     def chat_messages(self) -> list[Message]:
         """The system prompt followed by the turns: what the engine is asked to continue."""
-        return [Message("system", self.system_prompt, created=self.created), *self.messages]
+        system = Message("system", self.system_prompt, created=self.created)
+        return [system, *(m.for_model() for m in self.messages)]
 
-    def add(self, role: Role, content: str) -> Message:
-        message = Message(role, content)
+    def add(self, role: Role, content: str, attachments: tuple[Attachment, ...] = ()) -> Message:
+        message = Message(role, content, attachments=attachments)
         self.messages.append(message)
         self.updated = message.created
         if not self.title and role == "user":
-            self.title = title_from_text(content)
+            self.title = title_from_text(content or " ".join(a.label for a in attachments))
         return message
 
 
