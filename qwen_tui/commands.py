@@ -36,6 +36,7 @@ from qwen_tui.paths import Paths, get_paths
 from qwen_tui.visible_text import terminal_line, terminal_text
 
 if TYPE_CHECKING:
+    from qwen_tui.attachment import Attachment
     from qwen_tui.engine.base import Engine
     from qwen_tui.store import OpenSession, SessionStore, SessionSummary
 
@@ -515,9 +516,34 @@ def run_app(args: argparse.Namespace) -> int:
     if not list_installed(paths.models_dir) and not args.model:
         with contextlib.suppress(CliError):  # the app explains what to do without a model
             resolve_model(None, config, paths)
+    piped = read_piped_stdin()
     return start(
-        config, paths, model_name=args.model, session_id=args.session, new_session=args.new
+        config,
+        paths,
+        model_name=args.model,
+        session_id=args.session,
+        new_session=args.new or piped is not None,  # piped text starts a conversation
+        piped=piped,
     )
+
+
+def read_piped_stdin() -> Attachment | None:
+    """`some-command | qwen-tui`: read the pipe to its end before anything is drawn, then
+    take keys from the controlling terminal (fd 0 becomes /dev/tty)."""
+    from qwen_tui.context_sources import AttachError, read_piped, take_terminal_for_keys
+
+    if sys.stdin is None or sys.stdin.isatty():
+        return None
+    try:
+        piped = read_piped(sys.stdin.buffer)
+    except AttachError as error:
+        raise CliError(str(error)) from None
+    try:
+        take_terminal_for_keys()
+    except AttachError as error:
+        if piped is not None:  # (with nothing piped, start as before)
+            raise CliError(str(error)) from None
+    return piped
 
 
 def check_session_exists(paths: Paths, session_id: str) -> None:

@@ -274,9 +274,31 @@ def _decoded(captured: _Captured, limit: int, name: str) -> str:
 # ---------------------------------------------------------------- the context window
 
 
+def draft_message(
+    draft: str, attached: Sequence[Attachment], cwd: Path
+) -> tuple[Message, list[str]]:
+    """The user message the draft would send: what is attached already, then its @files;
+    and a sentence for each @file that cannot be attached (sending refuses then)."""
+    attachments = list(attached)
+    problems = []
+    for ref in file_refs(draft, cwd):
+        try:
+            attachments.append(read_file(ref))
+        except AttachError as error:
+            problems.append(str(error))
+    return Message("user", draft, attachments=tuple(attachments)), problems
+
+
+def estimate_tokens(messages: Sequence[Message]) -> int:
+    """Without a tokenizer (the model is loading): about four characters a token."""
+    return sum(len(m.content) // 4 + 4 for m in messages)
+
+
 def prompt_room(context_length: int, max_new_tokens: int) -> int:
     """Tokens a prompt may take: what the reply keeps for itself is not for attachments.
-    The same reserve as `fit_to_context`: up to half the window."""
+    The same reserve as `fit_to_context`: up to half the window. 0 for an unknown window."""
+    if context_length <= 0:
+        return 0
     return context_length - max(1, min(max_new_tokens, context_length // 2))
 
 

@@ -19,6 +19,8 @@ from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.screen import Screen
 
+from qwen_tui.attachment import Attachment
+from qwen_tui.context_sources import command_in
 from qwen_tui.conversation import GenerationStats, Message, Session, StopReason
 from qwen_tui.messages import (
     ContextCounted,
@@ -29,6 +31,7 @@ from qwen_tui.messages import (
     TokenReceived,
 )
 from qwen_tui.screens.confirm_dialog import ConfirmDialog
+from qwen_tui.screens.draft_attachments import DraftAttachments
 from qwen_tui.screens.model_picker import ModelPicker, model_key
 from qwen_tui.screens.session_export import default_export_path, write_export
 from qwen_tui.screens.settings_dialog import SessionSettings, SettingsDialog
@@ -36,6 +39,7 @@ from qwen_tui.screens.text_input_dialog import TextInputDialog
 from qwen_tui.screens.unsaved_dialog import UnsavedChoice, UnsavedDialog, write_session_copy
 from qwen_tui.store import OpenSession, SessionNotFoundError, SessionSummary, StoreError
 from qwen_tui.visible_text import copyable_text, one_line, visible_text
+from qwen_tui.widgets.draft_info import DraftInfo
 from qwen_tui.widgets.message_list import MessageList
 from qwen_tui.widgets.message_view import MessageView
 from qwen_tui.widgets.prompt_input import PromptInput
@@ -135,6 +139,8 @@ class ChatScreen(Screen[None]):
         self.unsaved: Session | None = None
         """A session whose conversation failed to save (and has not been saved since)."""
         self._unsaved_error = ""
+        self.attaching = DraftAttachments(self)
+        """`@path`, `!command` and piped text: what goes with the next message."""
 
     # ------------------------------------------------------------ layout
 
@@ -143,6 +149,7 @@ class ChatScreen(Screen[None]):
             yield SessionSidebar(self.app.clock, text_target="#prompt", id="sidebar")
             with Vertical(id="chat"):
                 yield MessageList(id="messages")
+                yield DraftInfo(id="draft-info")
                 yield PromptInput(id="prompt")
         yield StatusBar(id="status")
 
@@ -184,6 +191,8 @@ class ChatScreen(Screen[None]):
         await self.show_session(self.opened)
         if draft := self.app.draft_for(self.session):  # typed, not sent, when it last ran
             self.prompt.set_prompt(draft)
+        if piped := self.app.take_piped():  # `some-command | qwen-tui`
+            self.attaching.add(piped)
         self.set_interval(RAM_REFRESH_S, self._refresh_ram)
         self._refresh_ram()
         self._sessions_stamp = self._sessions_folder_stamp()
@@ -436,21 +445,34 @@ class ChatScreen(Screen[None]):
     # ------------------------------------------------------------ sending
 
     async def on_prompt_input_submitted(self, message: PromptInput.Submitted) -> None:
-        if self._busy():
+        if self._busy() or not self._writable():
             return
-        if not self._writable() or not self._model_usable():
+        if command_in(message.text) is None and not self._model_usable():
+            return  # (a !command runs without a model)
+        self.attaching.submit(message.text, self._send)
+
+    def on_text_area_changed(self, event: PromptInput.Changed) -> None:
+        if event.text_area is self.prompt:
+            self.attaching.changed()
+
+    def on_prompt_input_remove_attachment_requested(self) -> None:
+        self.attaching.remove_last()
+
+    async def _send(self, text: str, attachments: tuple[Attachment, ...] = ()) -> None:
+        if self._busy() or not self._writable():
             return
         kept = list(self.session.messages)
         title = self.session.title
         removed = self._drop_edited()
         settled = self.opened.settle_interrupted()  # a new turn ends them for good
-        user_message = self.session.add("user", message.text)
+        user_message = self.session.add("user", text, attachments)
         if not self._save(self.session, "Could not send: saving the session failed"):
             self.session.messages = kept  # nothing typed is lost: the prompt keeps the text
             self.session.title = title
             return
         self._set_editing(None)
         self.prompt.clear()
+        self.attaching.sent()
         self._refresh_footers(settled)
         for old in removed:
             await self.messages_view.remove_message(old)
@@ -613,6 +635,7 @@ class ChatScreen(Screen[None]):
         elif self._editing is not None:
             self._set_editing(None)
             self.prompt.clear()
+            self.attaching.clear()
 
     def stop_and_save(self) -> None:
         """Before quitting: stop the reply and save what there is, marked stopped."""
@@ -770,6 +793,7 @@ class ChatScreen(Screen[None]):
             return
         self._set_editing(last_user)
         self.prompt.set_prompt(last_user.content)
+        self.attaching.restore(last_user.attachments)
 
     def _set_editing(self, message: Message | None) -> None:
         self._editing = message
