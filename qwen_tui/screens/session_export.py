@@ -23,7 +23,8 @@ def session_markdown(session: Session) -> str:
     parts.append(f"**System:** {visible_text(session.system_prompt)}")
     for message in session.messages:
         parts.append(f"## {ROLE_LABELS.get(message.role, message.role)}")
-        parts.append(visible_text(message.content).rstrip() or "*(empty)*")
+        # Attachments as the model read them: fenced blocks after the typed text.
+        parts.append(visible_text(message.for_model().content).rstrip() or "*(empty)*")
         note = stats_line(message.stats) if message.stats else ""
         if message.stopped:
             note = f"{note} · stopped" if note else "stopped"

@@ -247,6 +247,16 @@ def test_damaged_attachments_name_the_field(attachments: object, error: str) -> 
         session_from_dict(data)
 
 
+def test_markdown_export_keeps_attachments(tmp_path: Path) -> None:
+    from qwen_tui.screens.session_export import write_export
+
+    session = Session()
+    session.add("user", "why?", (Attachment("command", "make", "error 1\n", exit_status=2),))
+    write_export(session, tmp_path / "s.md")
+    text = (tmp_path / "s.md").read_text()
+    assert "why?\n\n[Attachment 1: $ make (exit 2) · 1 line]\n```\nerror 1\n```" in text
+
+
 # ---------------------------------------------------------------- the context window
 
 

@@ -30,6 +30,8 @@ UI_FREE = [
     "qwen_tui.visible_text",
     "qwen_tui.terminal_input",
     "qwen_tui.store.state",
+    "qwen_tui.attachment",
+    "qwen_tui.context_sources",
 ]
 
 # A meta-path finder that refuses textual: importing it anywhere below raises ImportError.
