@@ -45,10 +45,17 @@ class DraftAttachments:
         """Where `@path`s start from and commands run: where qwen-tui was started."""
         self.pending: list[Attachment] = []
         self._count_timer = None
+        self._checking = False
+        """A sent draft is being counted or cut: a second enter must not send it twice."""
 
     @property
     def info(self) -> DraftInfo:
         return self.screen.query_one(DraftInfo)
+
+    def _in_thread(self, work: Callable[[], None], group: str) -> None:
+        """Reading, encoding and running off the UI thread (a failure is logged by the app's
+        worker handler)."""
+        self.screen.run_worker(work, thread=True, group=group, exit_on_error=False)
 
     # ------------------------------------------------------------ the draft
 
@@ -97,7 +104,7 @@ class DraftAttachments:
             result = self._counted(engine, history, message, problems, room)
             self.screen.app.call_from_thread(self._show_count, draft, result)
 
-        self.screen.run_worker(count, thread=True, group="draft-count", exclusive=True)
+        self._in_thread(count, "draft-count")
 
     def _counted(
         self,
@@ -127,6 +134,8 @@ class DraftAttachments:
     def submit(self, draft: str, send: Send) -> None:
         """Enter on the draft: a `!command` is run (after asking) and attached; anything
         else is sent with the attachments and its @files, once it fits the window."""
+        if self._checking:
+            return
         command = command_in(draft)
         if command is not None:
             self._ask_to_run(command)
@@ -147,10 +156,15 @@ class DraftAttachments:
             return estimate_tokens([*history, candidate.for_model()]) if tokens is None else tokens
 
         def check() -> None:
-            needed = count(message)
+            try:
+                needed = count(message)
+            except Exception as error:  # enter works again; the log gets the traceback
+                self.screen.app.call_from_thread(self._failed, error)
+                raise
             self.screen.app.call_from_thread(self._check_fits, message, needed, room, count, send)
 
-        self.screen.run_worker(check, thread=True, group="draft-send", exclusive=True)
+        self._checking = True
+        self._in_thread(check, "draft-send")
 
     def _check_fits(
         self,
@@ -160,6 +174,7 @@ class DraftAttachments:
         count: Callable[[Message], int],
         send: Send,
     ) -> None:
+        self._checking = False
         if needed <= room:
             self._send(message, send)
             return
@@ -176,15 +191,27 @@ class DraftAttachments:
                 return
 
             def fit() -> None:
-                fitted = fit_to_tokens(message, room, count)
+                try:
+                    fitted = fit_to_tokens(message, room, count)
+                except Exception as error:
+                    self.screen.app.call_from_thread(self._failed, error)
+                    raise
                 self.screen.app.call_from_thread(self._send, fitted, send)
 
-            self.screen.run_worker(fit, thread=True, group="draft-send", exclusive=True)
+            self._checking = True
+            self._in_thread(fit, "draft-send")
 
         dialog = ConfirmDialog("Attachments too big", question, "Cut to fit")
         self.screen.app.push_screen(dialog, answered)
 
+    def _failed(self, error: Exception) -> None:
+        self._checking = False
+        reason = one_line(str(error)) or type(error).__name__
+        self.screen.notify(reason, title="Not sent: counting its tokens failed", severity="error")
+
     def _send(self, message: Message, send: Send) -> None:
+        self._checking = False
+
         async def go() -> None:
             await send(message.content, message.attachments)
 
@@ -221,7 +248,7 @@ class DraftAttachments:
                 result = error
             self.screen.app.call_from_thread(self._ran, command, result)
 
-        self.screen.run_worker(run, thread=True, group="draft-command")
+        self._in_thread(run, "draft-command")
 
     def _ran(self, command: str, result: Attachment | AttachError) -> None:
         if isinstance(result, AttachError):
