@@ -81,16 +81,22 @@ class DraftAttachments:
     def changed(self) -> None:
         """The draft or its attachments changed: count again once typing pauses."""
         self.screen.prompt.allow_empty = bool(self.pending)
-        self.info.show([a.title() for a in self.pending], self.info.count)
+        self.info.show(self._titles(), self.info.count)
         if self._count_timer is not None:
             self._count_timer.stop()
         self._count_timer = self.screen.set_timer(COUNT_DELAY_S, self._count)
+
+    def _titles(self) -> list[str]:
+        return [a.title() for a in self.pending]
 
     def _count(self) -> None:
         self._count_timer = None
         draft = self.screen.prompt.text
         if not draft.strip() and not self.pending:
             self.info.show([], None)
+            return
+        if command_in(draft) is not None:  # not sent: run, once the user says yes
+            self.info.show(self._titles(), None, "enter asks before running this command")
             return
         history = self.screen.session.chat_messages()
         engine = self.screen.app.engine
@@ -101,7 +107,7 @@ class DraftAttachments:
 
         def count() -> None:
             message, problems = draft_message(draft, pending, self.cwd)
-            result = self._counted(engine, history, message, problems, room)
+            result = self._counted(engine, history, message, problems, room, len(pending))
             self.screen.app.call_from_thread(self._show_count, draft, result)
 
         self._in_thread(count, "draft-count")
@@ -113,6 +119,7 @@ class DraftAttachments:
         message: Message,
         problems: list[str],
         room: int,
+        pending: int,
     ) -> DraftCount:
         """In a worker: the draft's tokens, estimated while there is no tokenizer free."""
         sent = message.for_model()
@@ -120,14 +127,15 @@ class DraftAttachments:
         if engine is not None:
             total = self.screen.app.count_tokens_if_free(engine, [*history, sent])
             base = self.screen.app.count_tokens_if_free(engine, history)
-        if total is None or base is None:
+        estimated = total is None or base is None
+        if estimated:
             total, base = estimate_tokens([*history, sent]), estimate_tokens(history)
-            return DraftCount(total - base, total, room, estimated=True, notes=tuple(problems))
-        return DraftCount(total - base, total, room, notes=tuple(problems))
+        files = tuple(f"{a.title()} (@ in the draft)" for a in message.attachments[pending:])
+        return DraftCount(total - base, total, room, estimated, tuple(problems), files)
 
     def _show_count(self, draft: str, count: DraftCount) -> None:
         if self.screen.is_attached and draft == self.screen.prompt.text:
-            self.info.show([a.title() for a in self.pending], count)
+            self.info.show(self._titles(), count)
 
     # ------------------------------------------------------------ sending
 

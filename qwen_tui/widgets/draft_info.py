@@ -23,6 +23,8 @@ class DraftCount:
     """No tokenizer yet (the model is loading): characters / 4."""
     notes: tuple[str, ...] = ()
     """Problems with @files in the draft (missing, binary), said before sending."""
+    files: tuple[str, ...] = ()
+    """The @files of the draft that will be attached."""
 
 
 class DraftInfo(Static):
@@ -38,13 +40,15 @@ class DraftInfo(Static):
         self.attached: list[str] = []
         self.count: DraftCount | None = None
 
-    def show(self, attached: list[str], count: DraftCount | None) -> None:
+    def show(self, attached: list[str], count: DraftCount | None, hint: str = "") -> None:
         self.attached, self.count = attached, count
         over = count is not None and 0 < count.room < count.draft_tokens
         self.set_class(over, "-over")
         text = Text()
-        for title in attached:
+        for title in [*attached, *(count.files if count else ())]:
             text.append(f"📎 {title}\n")
+        if hint:
+            text.append(hint + "\n")
         if count is not None:
             about = "~" if count.estimated else ""
             text.append(f"draft {about}{count.draft_tokens:,} tokens")
@@ -58,4 +62,4 @@ class DraftInfo(Static):
             text.append("\n(backspace in an empty prompt removes the last attachment)")
         text.rstrip()
         self.update(text)
-        self.display = bool(attached or (count and count.draft_tokens))
+        self.display = bool(attached or hint or (count and count.draft_tokens))

@@ -44,6 +44,8 @@ async def test_a_command_runs_after_confirmation_and_goes_with_the_next_message(
         await type_text(pilot, "!echo hi; echo warn >&2")
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        # a command is not counted as text to send
+        await wait_for(pilot, lambda: "enter asks before running" in draft_info(app))
         dialog = app.screen
         await wait_for(pilot, lambda: dialog.drawn)
         shown = " ".join(str(s.render()) for s in dialog.query("Static"))
@@ -108,6 +110,7 @@ async def test_an_at_path_attaches_the_file_and_its_size_shows_first(make_app, i
         await wait_for(pilot, lambda: "draft" in draft_info(app))
         # FakeEngine counts words: "sum up @notes.txt", the header and the four of the file
         assert "tokens" in draft_info(app) and "/1,536" in draft_info(app)
+        assert "📎 file notes.txt · 1 line (@ in the draft)" in draft_info(app)
         await pilot.press("enter")
         await settle(app, pilot)
         (message,) = [m for m in saved_messages(app) if m["role"] == "user"]
