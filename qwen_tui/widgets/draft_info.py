@@ -59,7 +59,7 @@ class DraftInfo(Static):
             for note in count.notes:
                 text.append(f"\n⚠ {note}")
         if attached:
-            text.append("\n(backspace in an empty prompt removes the last attachment)")
+            text.append("\n(backspace in an empty prompt drops the last 📎)")
         text.rstrip()
         self.update(text)
         self.display = bool(attached or hint or (count and count.draft_tokens))
