@@ -80,6 +80,28 @@ async def test_the_command_dialog_defaults_to_no(make_app):
         assert not app.chat_screen.attaching.pending
 
 
+async def test_a_yes_typed_with_the_enter_runs_nothing(make_app):
+    import asyncio
+
+    from textual import events
+
+    app = make_app(FakeEngine("ok"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await type_text(pilot, "!touch ran")
+        app._driver.send_message(events.Key("enter", "\r"))
+        while not isinstance(app.screen, ConfirmDialog):  # no pause: no frame drawn
+            await asyncio.sleep(0)
+        app._driver.send_message(events.Key("y", "y"))  # before the question was drawn
+        await settle(app, pilot)
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, ConfirmDialog)  # still asking
+        await pilot.press("n")
+        await settle(app, pilot)
+        assert not Path("ran").exists()
+        assert not app.chat_screen.attaching.pending
+
+
 async def test_attachments_show_collapsed_and_open_on_enter(make_app):
     app = make_app(FakeEngine("ok"))
     async with app.run_test(size=(80, 24)) as pilot:
