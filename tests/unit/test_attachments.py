@@ -223,6 +223,22 @@ def test_attachments_are_saved_and_old_files_still_load(paths) -> None:
     assert session_from_dict(loads(json.dumps(old).encode())).messages[0].attachments == ()
 
 
+OLD_FILE = Path(__file__).parents[1] / "fixtures" / "sessions" / "before_attachments.json"
+"""Written by qwen-tui as it was before attachments (main at 8d7c07c)."""
+
+
+def test_a_file_from_before_attachments_loads_and_saves_unchanged(paths) -> None:
+    store = SessionStore(paths.sessions_dir)
+    store.dir.mkdir(parents=True, exist_ok=True)
+    copy = store.path_for("20260101-120000-abcdef")
+    copy.write_bytes(OLD_FILE.read_bytes())
+    session = store.load("20260101-120000-abcdef")
+    assert [m.attachments for m in session.messages] == [(), ()]
+    assert session.chat_messages()[1].content == "hello"
+    store.save(session)
+    assert copy.read_bytes() == OLD_FILE.read_bytes()  # an older release reads it as ever
+
+
 def test_messages_without_attachments_are_written_as_before() -> None:
     session = Session()
     session.add("user", "hi")
