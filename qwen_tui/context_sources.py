@@ -274,19 +274,33 @@ def _decoded(captured: _Captured, limit: int, name: str) -> str:
 # ---------------------------------------------------------------- the context window
 
 
-def draft_message(
-    draft: str, attached: Sequence[Attachment], cwd: Path
-) -> tuple[Message, list[str]]:
-    """The user message the draft would send: what is attached already, then its @files;
-    and a sentence for each @file that cannot be attached (sending refuses then)."""
+@dataclass(frozen=True)
+class DraftParts:
+    """What sending the draft would do."""
+
+    message: Message
+    """The user message: the draft's text, what is attached already, then its @files."""
+    problems: tuple[str, ...] = ()
+    """@files that exist but cannot be attached (binary, a folder, unreadable): sending
+    refuses until the draft is fixed."""
+    unknown: tuple[str, ...] = ()
+    """@words that name no file here (a typo, `@pytest.mark.skip` in pasted code): said
+    before sending, then sent as the text they are."""
+
+
+def draft_parts(draft: str, attached: Sequence[Attachment], cwd: Path) -> DraftParts:
     attachments = list(attached)
-    problems = []
+    problems, unknown = [], []
     for ref in file_refs(draft, cwd):
+        if not ref.path.exists():
+            unknown.append(f"@{ref.label}: no such file here, sent as text")
+            continue
         try:
             attachments.append(read_file(ref))
         except AttachError as error:
             problems.append(str(error))
-    return Message("user", draft, attachments=tuple(attachments)), problems
+    message = Message("user", draft, attachments=tuple(attachments))
+    return DraftParts(message, tuple(problems), tuple(unknown))
 
 
 def estimate_tokens(messages: Sequence[Message]) -> int:

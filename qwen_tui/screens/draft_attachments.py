@@ -15,7 +15,7 @@ from qwen_tui.attachment import Attachment
 from qwen_tui.context_sources import (
     AttachError,
     command_in,
-    draft_message,
+    draft_parts,
     estimate_tokens,
     fit_to_tokens,
     prompt_room,
@@ -106,8 +106,9 @@ class DraftAttachments:
         room = prompt_room(self.screen.status.context_size, settings.max_new_tokens)
 
         def count() -> None:
-            message, problems = draft_message(draft, pending, self.cwd)
-            result = self._counted(engine, history, message, problems, room, len(pending))
+            parts = draft_parts(draft, pending, self.cwd)
+            notes = [*parts.problems, *parts.unknown[:3]]
+            result = self._counted(engine, history, parts.message, notes, room, len(pending))
             self.screen.app.call_from_thread(self._show_count, draft, result)
 
         self._in_thread(count, "draft-count")
@@ -148,10 +149,11 @@ class DraftAttachments:
         if command is not None:
             self._ask_to_run(command)
             return
-        message, problems = draft_message(draft, self.pending, self.cwd)
-        if problems:  # the draft stays as it is: fix the path, or write @@ for an @
-            self.screen.notify("\n".join(problems), title="Not sent", severity="error")
+        parts = draft_parts(draft, self.pending, self.cwd)
+        if parts.problems:  # the draft stays as it is, to fix
+            self.screen.notify("\n".join(parts.problems), title="Not sent", severity="error")
             return
+        message = parts.message
         engine = self.screen.app.engine
         if engine is None or not message.attachments:
             self._send(message, send)

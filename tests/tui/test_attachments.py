@@ -210,3 +210,16 @@ async def test_backspace_in_an_empty_prompt_removes_the_last_attachment(make_app
         await pilot.pause()
         await pilot.press("backspace")
         assert app.chat_screen.attaching.pending == []
+
+
+async def test_an_at_word_that_is_no_file_is_said_then_sent_as_text(make_app):
+    engine = FakeEngine("ok")
+    app = make_app(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await type_text(pilot, "why does @pytest.mark.skip fail")
+        await wait_for(pilot, lambda: "no such file here" in draft_info(app))
+        await pilot.press("enter")
+        await settle(app, pilot)
+        asked = engine.calls[0][0][-1]
+        assert asked.content == "why does @pytest.mark.skip fail"  # code, not a path

@@ -20,6 +20,7 @@ from qwen_tui.context_sources import (
     command_in,
     complete_path,
     cut,
+    draft_parts,
     file_refs,
     fit_to_tokens,
     prompt_room,
@@ -48,6 +49,17 @@ def test_at_paths_in_the_draft(tmp_path: Path) -> None:
     assert [r.label for r in refs] == ["notes.txt", "my file.md", "missing/x.log"]
     assert refs[0].path == tmp_path / "notes.txt"
     assert file_refs("mail me@example.com", tmp_path) == []  # not at a word start
+
+
+def test_what_sending_a_draft_would_do(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("n")
+    (tmp_path / "a.bin").write_bytes(b"\x00")
+    earlier = Attachment("stdin", "stdin", "piped")
+    parts = draft_parts("@notes.txt @pytest.mark.skip @a.bin", [earlier], tmp_path)
+    assert [a.label for a in parts.message.attachments] == ["stdin", "notes.txt"]
+    assert parts.problems == ("@a.bin is a binary file: only text can be attached",)
+    assert parts.unknown == ("@pytest.mark.skip: no such file here, sent as text",)
+    assert parts.message.content == "@notes.txt @pytest.mark.skip @a.bin"
 
 
 def test_path_completion(tmp_path: Path) -> None:
