@@ -76,6 +76,7 @@ class DraftAttachments:
 
     def clear(self) -> None:
         self.pending.clear()
+        self.info.show([], None)  # not the last count, for the moment until the next
         self.changed()
 
     def changed(self) -> None:
