@@ -33,6 +33,7 @@ from textual.worker import Worker, WorkerState
 
 from qwen_tui import STARTED_BY
 from qwen_tui.actions import default_key, help_text
+from qwen_tui.attachment import Attachment
 from qwen_tui.chat.left_off import LeftOff
 from qwen_tui.chat.model_slot import (
     ChatModel,
@@ -120,8 +121,11 @@ class QwenTuiApp(App[int]):
         engine_factory: EngineFactory | None = None,
         clock: Callable[[], float] = time.time,
         handle_signals: bool = False,
+        piped: Attachment | None = None,
     ) -> None:
         super().__init__()
+        self._piped = piped
+        """`some-command | qwen-tui`: the text read from stdin, for the first draft."""
         self.config = config
         self.paths = paths
         self.clock = clock
@@ -394,6 +398,21 @@ class QwenTuiApp(App[int]):
             store.problems.clear()
         target.post_message(SessionsListed(summaries, query, problems))
 
+    def take_piped(self) -> Attachment | None:
+        """The piped text, once: the first chat screen attaches it to its draft."""
+        piped, self._piped = self._piped, None
+        return piped
+
+    def count_tokens_if_free(self, engine: Engine, messages: Sequence[Message]) -> int | None:
+        """From a worker: the tokens of `messages`, or None while the engine is busy (a
+        reply is being generated), rather than wait for it."""
+        if not self._engine_lock.acquire(blocking=False):
+            return None
+        try:
+            return engine.count_tokens(messages)
+        finally:
+            self._engine_lock.release()
+
     def count_context(self, target: ChatScreen) -> None:
         """Count the tokens `target`'s conversation takes, in the background."""
         if self.engine is not None and target.reply is None:
@@ -569,6 +588,7 @@ def run_app(
     model_name: str | None = None,
     session_id: str | None = None,
     new_session: bool = False,
+    piped: Attachment | None = None,
 ) -> int:
     """Run the chat UI until the user quits; the exit status for the CLI."""
     try:
@@ -579,6 +599,7 @@ def run_app(
             session_id=session_id,
             new_session=new_session,
             handle_signals=True,
+            piped=piped,
         )
     except StoreError as error:
         print(f"qwen-tui: {error}", file=sys.stderr)

@@ -146,8 +146,14 @@ def run_app(args: argparse.Namespace) -> int:
     if not commands.list_installed(paths.models_dir) and not args.model:
         with contextlib.suppress(CliError):  # the app explains what to do without a model
             commands.resolve_model(None, config, paths)
+    piped = commands.read_piped_stdin()
     return start(
-        config, paths, model_name=args.model, session_id=args.session, new_session=args.new
+        config,
+        paths,
+        model_name=args.model,
+        session_id=args.session,
+        new_session=args.new or piped is not None,  # piped text starts a conversation
+        piped=piped,
     )
 
 

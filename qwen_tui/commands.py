@@ -17,15 +17,7 @@ from qwen_tui.cli_signals import hangup_interrupts, stop_on_signals
 from qwen_tui.config import REMOTE_PREFIX, Config, ConfigError, RemoteConfig
 from qwen_tui.config_file import load_config
 from qwen_tui.console import say, show, stage_printer
-from qwen_tui.conversation import (
-    GenerationSettings,
-    GenerationStats,
-    Message,
-    Session,
-    StopReason,
-    decode_input,
-    well_formed,
-)
+from qwen_tui.conversation import GenerationSettings, GenerationStats, Message, Session, StopReason
 from qwen_tui.exit_codes import EXIT_INTERRUPTED, EXIT_NO_MODEL, EXIT_OK, CliError
 from qwen_tui.model_files import (
     InstalledModel,
@@ -40,8 +32,10 @@ from qwen_tui.setup_cli import print_catalog
 from qwen_tui.stats_text import full_stats_line
 from qwen_tui.units import human_bytes
 from qwen_tui.visible_text import terminal_line, terminal_text
+from qwen_tui.well_formed import decode_input, well_formed
 
 if TYPE_CHECKING:
+    from qwen_tui.attachment import Attachment
     from qwen_tui.engine.base import Engine
     from qwen_tui.store import OpenSession, SessionStore, SessionSummary
     from qwen_tui.store.presets import Preset, Presets
@@ -92,7 +86,7 @@ def load_model(model: InstalledModel | RemoteConfig, config: Config) -> Engine:
 
 def read_prompt(prompt: str | None) -> str:
     """The prompt from the argument or stdin; bytes that are not UTF-8 become U+FFFD (one
-    rule for invalid text, conversation.REPLACEMENT), so the session stays writable and
+    rule for invalid text, well_formed.REPLACEMENT), so the session stays writable and
     sendable."""
     if prompt is None and sys.stdin.isatty():
         raise CliError("no prompt: give one as an argument or pipe it on stdin")
@@ -403,6 +397,25 @@ def doctor(args: argparse.Namespace) -> int:
     if problem:
         print(f"config: {terminal_line(problem)}")
     return EXIT_OK
+
+
+def read_piped_stdin() -> Attachment | None:
+    """`some-command | qwen-tui`: read the pipe to its end before anything is drawn, then
+    take keys from the controlling terminal (fd 0 becomes /dev/tty)."""
+    from qwen_tui.context_sources import AttachError, read_piped, take_terminal_for_keys
+
+    if sys.stdin is None or sys.stdin.isatty():
+        return None
+    try:
+        piped = read_piped(sys.stdin.buffer)
+    except AttachError as error:
+        raise CliError(str(error)) from None
+    try:
+        take_terminal_for_keys()
+    except AttachError as error:
+        if piped is not None:  # (with nothing piped, start as before)
+            raise CliError(str(error)) from None
+    return piped
 
 
 def check_session_exists(paths: Paths, session_id: str) -> None:

@@ -3,34 +3,17 @@
 from __future__ import annotations
 
 import math
-import re
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any, Literal
 
+from qwen_tui.attachment import Attachment, prompt_text
+from qwen_tui.well_formed import well_formed
+
 Role = Literal["system", "user", "assistant"]
 ROLE_LABELS: dict[str, str] = {"user": "You", "assistant": "Assistant", "system": "System"}
 """How each role is named to a person: above a message on screen and in an export."""
-
-REPLACEMENT = "\ufffd"
-"""What invalid text becomes, everywhere: bytes that are not UTF-8 (stdin, argv, a server)
-and lone surrogates (a JSON "\\ud800", Python's surrogateescape) are each one U+FFFD, the
-moment they come in. Text that cannot be encoded as UTF-8 would fail later, far from its
-cause: printing a reply, saving a session, sending the next turn to a server."""
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def well_formed(text: str) -> str:
-    """`text` with every lone surrogate replaced by U+FFFD (see REPLACEMENT)."""
-    if text.isascii():
-        return text
-    return _SURROGATE.sub(REPLACEMENT, text)
-
-
-def decode_input(data: bytes) -> str:
-    """Bytes from outside (stdin, a pipe) as text: UTF-8, each invalid byte one U+FFFD."""
-    return data.decode("utf-8", errors="replace")
 
 
 class StopReason(StrEnum):
@@ -186,9 +169,19 @@ class Message:
     """Assistant replies only."""
     incomplete: bool = False
     """True while a reply is still streaming (or its process died mid-reply)."""
+    attachments: tuple[Attachment, ...] = ()
+    """Files and command output the user attached (user messages only); the model reads
+    them after `content` (`for_model`)."""
 
     def __post_init__(self) -> None:
         self.content = well_formed(self.content)
+
+    def for_model(self) -> Message:
+        """This message as the engine reads it: attachments rendered into the text."""
+        if not self.attachments:
+            return self
+        text = prompt_text(self.content, self.attachments)
+        return Message(self.role, text, created=self.created, stats=self.stats)
 
     @property
     def stopped(self) -> bool:
@@ -230,14 +223,15 @@ class Session:
 
     def chat_messages(self) -> list[Message]:
         """The system prompt followed by the turns: what the engine is asked to continue."""
-        return [Message("system", self.system_prompt, created=self.created), *self.messages]
+        system = Message("system", self.system_prompt, created=self.created)
+        return [system, *(m.for_model() for m in self.messages)]
 
-    def add(self, role: Role, content: str) -> Message:
-        message = Message(role, content)
+    def add(self, role: Role, content: str, attachments: tuple[Attachment, ...] = ()) -> Message:
+        message = Message(role, content, attachments=attachments)
         self.messages.append(message)
         self.updated = message.created
         if not self.title and role == "user":
-            self.title = title_from_text(content)
+            self.title = title_from_text(content or " ".join(a.label for a in attachments))
         return message
 
 

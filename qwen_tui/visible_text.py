@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from qwen_tui.well_formed import well_formed
+
 # C0 controls except tab and newline, DEL, and the C1 range (0x80-0x9f, e.g. CSI 0x9b).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
 
@@ -51,8 +53,6 @@ def terminal_line(text: object) -> str:
     every control character (C0 incl. CR and LF, DEL, C1) made visible, lone surrogates
     (undecodable input) replaced by U+FFFD, so nothing can move the cursor, retitle or clear
     the screen, ring the bell, or fail to encode."""
-    from qwen_tui.conversation import well_formed
-
     return _LINE_CONTROL.sub(_picture, well_formed(str(text)))
 
 

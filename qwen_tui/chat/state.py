@@ -13,6 +13,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from qwen_tui.attachment import Attachment
 from qwen_tui.chat.reply import ReplyStream
 from qwen_tui.config import Config
 from qwen_tui.conversation import GenerationSettings, GenerationStats, Message, Session
@@ -207,14 +208,15 @@ class ChatState:
 
     # ------------------------------------------------------------ turns
 
-    def send(self, text: str) -> Sent:
-        """Add the user's prompt (replacing the edited message and what followed it) and save.
+    def send(self, text: str, attachments: tuple[Attachment, ...] = ()) -> Sent:
+        """Add the user's prompt and what is attached to it (replacing the edited message and
+        what followed it) and save.
         If saving fails the session is as before and StoreError is raised: the prompt box
         still holds the text, so nothing typed is lost."""
         kept, title = list(self.session.messages), self.session.title
         replaced = self._drop_edited()
         settled = self.opened.settle_interrupted()  # a new turn ends them for good
-        message = self.session.add("user", text)
+        message = self.session.add("user", text, attachments)
         try:
             self.save(self.session)
         except StoreError:

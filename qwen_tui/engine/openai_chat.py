@@ -14,16 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from qwen_tui.config import RemoteConfig
-from qwen_tui.conversation import (
-    GenerationSettings,
-    GenerationStats,
-    Message,
-    StopReason,
-    well_formed,
-)
+from qwen_tui.conversation import GenerationSettings, GenerationStats, Message, StopReason
 from qwen_tui.engine.prompt import PromptTooLongError, fit_to_context
 from qwen_tui.engine.remote_errors import after, explain, where
 from qwen_tui.engine.stats import decode_rate, time_to_first_token
+from qwen_tui.well_formed import well_formed
 
 CHARS_PER_TOKEN = 4
 """The prompt-size estimate: English text averages about four characters per token."""

@@ -18,8 +18,10 @@ from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.screen import Screen
 
+from qwen_tui.attachment import Attachment
 from qwen_tui.chat.reply import ReplyStream
 from qwen_tui.chat.state import ChatState
+from qwen_tui.context_sources import command_in
 from qwen_tui.conversation import GenerationStats, Message, Session, StopReason
 from qwen_tui.messages import (
     ContextCounted,
@@ -28,6 +30,7 @@ from qwen_tui.messages import (
     SessionsListed,
     TokenReceived,
 )
+from qwen_tui.screens.draft_attachments import DraftAttachments
 from qwen_tui.screens.model_picker import ModelPicker, model_key
 from qwen_tui.screens.session_file_prompt import ask_export
 from qwen_tui.screens.session_questions import apply_settings, ask_delete, ask_rename, ask_settings
@@ -36,6 +39,7 @@ from qwen_tui.screens.unsaved_quit import UnsavedQuit
 from qwen_tui.store import OpenSession, StoreError
 from qwen_tui.store.presets import Preset
 from qwen_tui.visible_text import copyable_text, one_line, visible_text
+from qwen_tui.widgets.draft_info import DraftInfo
 from qwen_tui.widgets.message_list import MessageList
 from qwen_tui.widgets.message_view import MessageView
 from qwen_tui.widgets.prompt_input import PromptInput
@@ -81,6 +85,8 @@ class ChatScreen(Screen[None]):
         """The rules: the session shown, its lock, saves, the reply being streamed."""
         self._reply_view: MessageView | None = None
         self._sidebar_wanted = True
+        self.attaching = DraftAttachments(self)
+        """`@path`, `!command` and piped text: what goes with the next message."""
 
     # ------------------------------------------------------------ layout
 
@@ -89,6 +95,7 @@ class ChatScreen(Screen[None]):
             yield SessionSidebar(self.app.clock, text_target="#prompt", id="sidebar")
             with Vertical(id="chat"):
                 yield MessageList(id="messages")
+                yield DraftInfo(id="draft-info")
                 yield PromptInput(id="prompt")
         yield StatusBar(id="status")
 
@@ -135,6 +142,8 @@ class ChatScreen(Screen[None]):
         await self.show_session(self.opened)
         if draft := self.app.draft_for(self.session):  # typed, not sent, when it last ran
             self.prompt.set_prompt(draft)
+        if piped := self.app.take_piped():  # `some-command | qwen-tui`
+            self.attaching.add(piped)
         self.set_interval(RAM_REFRESH_S, self._refresh_ram)
         self._refresh_ram()
         self.chat.sessions_changed()  # the folder as it is now; later changes refresh the list
@@ -287,12 +296,24 @@ class ChatScreen(Screen[None]):
     # ------------------------------------------------------------ sending
 
     async def on_prompt_input_submitted(self, message: PromptInput.Submitted) -> None:
-        if self.busy():
+        if self.busy() or not self.writable():
             return
-        if not self.writable() or not self._model_usable():
+        if command_in(message.text) is None and not self._model_usable():
+            return  # (a !command runs without a model)
+        self.attaching.submit(message.text, self._send)
+
+    def on_text_area_changed(self, event: PromptInput.Changed) -> None:
+        if event.text_area is self.prompt:
+            self.attaching.changed()
+
+    def on_prompt_input_remove_attachment_requested(self) -> None:
+        self.attaching.remove_last()
+
+    async def _send(self, text: str, attachments: tuple[Attachment, ...] = ()) -> None:
+        if self.busy() or not self.writable():
             return
         try:
-            sent = self.chat.send(message.text)
+            sent = self.chat.send(text, attachments)
         except StoreError as error:  # nothing typed is lost: the prompt keeps the text
             title = "Could not send: saving the session failed"
             self.notify(str(error), title=title, severity="error", timeout=10)
@@ -300,6 +321,7 @@ class ChatScreen(Screen[None]):
         self.app.remember_session(self.session)  # a new session's first save names it
         self._set_editing(None)
         self.prompt.clear()
+        self.attaching.sent()
         self._refresh_footers(sent.settled)
         for old in sent.replaced:
             await self.messages_view.remove_message(old)
@@ -432,6 +454,7 @@ class ChatScreen(Screen[None]):
         elif self.chat.editing is not None:
             self._set_editing(None)
             self.prompt.clear()
+            self.attaching.clear()
 
     def stop_and_save(self) -> None:
         """Before quitting: stop the reply and save what there is, marked stopped."""
@@ -519,6 +542,7 @@ class ChatScreen(Screen[None]):
             return
         self._set_editing(last_user)
         self.prompt.set_prompt(last_user.content)
+        self.attaching.restore(last_user.attachments)
 
     def _set_editing(self, message: Message | None) -> None:
         self.chat.editing = message

@@ -36,7 +36,9 @@ class HelpScreen(ModalScreen[None]):
                 yield Static(
                     "Prompt: enter sends, ctrl+j or shift+enter adds a line, up in an empty "
                     "prompt edits the last message. Sidebar: enter opens, r renames, d deletes, "
-                    "n new. ctrl+p opens the command palette.",
+                    "n new. ctrl+p opens the command palette. @path in a message attaches a "
+                    "file (tab completes it); !command alone runs a command after asking and "
+                    "attaches its output; backspace in an empty prompt drops the last one.",
                     classes="dialog-hint",
                     markup=False,
                 )

@@ -8,11 +8,12 @@ import re
 import time
 from pathlib import Path
 
-from qwen_tui.conversation import ROLE_LABELS, Session, well_formed
+from qwen_tui.conversation import ROLE_LABELS, Session
 from qwen_tui.stats_text import reply_stats_line
 from qwen_tui.store.atomic import write_atomic
 from qwen_tui.store.schema import dumps, session_to_dict
 from qwen_tui.visible_text import one_line, visible_text
+from qwen_tui.well_formed import well_formed
 
 
 def session_markdown(session: Session) -> str:
@@ -26,7 +27,8 @@ def session_markdown(session: Session) -> str:
     parts.append(f"**System:** {visible_text(session.system_prompt)}")
     for message in session.messages:
         parts.append(f"## {ROLE_LABELS.get(message.role, message.role)}")
-        parts.append(visible_text(message.content).rstrip() or "*(empty)*")
+        # Attachments as the model read them: fenced blocks after the typed text.
+        parts.append(visible_text(message.for_model().content).rstrip() or "*(empty)*")
         note = reply_stats_line(message.stats) if message.stats else ""
         if message.stopped:
             note = f"{note} · stopped" if note else "stopped"

@@ -5,7 +5,15 @@ The layout (schema_version 1)::
     {"schema_version": 1, "id": str, "title": str, "created": float, "updated": float,
      "model": str, "system_prompt": str, "settings": {GenerationSettings fields},
      "messages": [{"role": "system"|"user"|"assistant", "content": str, "created": float,
-                   "incomplete": bool, "stats": {GenerationStats fields} | null}]}
+                   "incomplete": bool, "stats": {GenerationStats fields} | null,
+                   "attachments": [{"kind": "file"|"command"|"stdin", "label": str,
+                                    "text": str, "exit_status": int | null,
+                                    "truncated": bool}]}]}
+
+"attachments" came later within version 1: a message without it has none, and it is only
+written when a message has some, so sessions without attachments stay byte-for-byte what
+older releases wrote. (An older release reading a session with attachments loads it
+without them.)
 
 Reading is strict about types (a ValueError names the bad field) and lenient about extra
 keys, so a file written by a later release of the same schema version still loads.
@@ -22,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from qwen_tui.attachment import KINDS, Attachment
 from qwen_tui.conversation import GenerationSettings, GenerationStats, Message, Session
 from qwen_tui.typed_fields import Mismatch, checked, field_types, type_words
 
@@ -72,13 +81,16 @@ def session_to_dict(session: Session) -> dict[str, Any]:
 
 
 def _message_to_dict(message: Message) -> dict[str, Any]:
-    return {
+    data = {
         "role": message.role,
         "content": message.content,
         "created": message.created,
         "incomplete": message.incomplete,
         "stats": message.stats.to_dict() if message.stats else None,
     }
+    if message.attachments:
+        data["attachments"] = [a.to_dict() for a in message.attachments]
+    return data
 
 
 def dumps(data: dict[str, Any]) -> bytes:
@@ -191,16 +203,36 @@ def _message_from_dict(data: Any, where: str) -> Message:
         raise ValueError(f"{where}.stats: expected an object or null, got {_type_name(stats)}")
     incomplete = data.get("incomplete", False)
     _check(incomplete, bool, f"{where}.incomplete")
+    attachments = data.get("attachments", [])
+    _check(attachments, list, f"{where}.attachments")
     return Message(
         role=role,
         content=_require(data, "content", str, where),
         created=_require_time(data, "created", where),
         incomplete=incomplete,
+        attachments=tuple(
+            _attachment_from_dict(a, f"{where}.attachments[{i}]") for i, a in enumerate(attachments)
+        ),
         stats=(
             GenerationStats(**_dataclass_values(GenerationStats, stats, f"{where}.stats"))
             if stats is not None
             else None
         ),
+    )
+
+
+def _attachment_from_dict(data: Any, where: str) -> Attachment:
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected an object, got {_type_name(data)}")
+    kind = _require(data, "kind", str, where)
+    if kind not in KINDS:
+        raise ValueError(f"{where}.kind: expected one of {', '.join(KINDS)}, got {_short(kind)}")
+    return Attachment(
+        kind=kind,
+        label=_require(data, "label", str, where),
+        text=_require(data, "text", str, where),
+        exit_status=_check(data.get("exit_status"), int | None, f"{where}.exit_status"),
+        truncated=_check(data.get("truncated", False), bool, f"{where}.truncated"),
     )
 
 

@@ -19,6 +19,7 @@ from textual.widgets.markdown import MarkdownStream
 from qwen_tui.conversation import ROLE_LABELS, Message
 from qwen_tui.stats_text import reply_stats_line
 from qwen_tui.visible_text import one_line, visible_text
+from qwen_tui.widgets.attachment_block import AttachmentBlock
 
 STREAM_FLUSH_S = 0.25
 """Streamed text reaches the Markdown widget at most this often (four times a second reads
@@ -136,6 +137,8 @@ class MessageView(Vertical, can_focus=True):
         self._rendered, self._spent = len(head), markdown_cost(head)
         breaks = with_line_breaks if self.message.role == "user" else None
         yield Markdown(visible_text(head), classes="body", parser_factory=breaks)
+        for attachment in self.message.attachments:
+            yield AttachmentBlock(attachment)
         yield Static(classes="more", markup=False)
         yield Static(classes="footer", markup=False)
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual import events
 from textual.message import Message
 from textual.widgets import TextArea
 
-from qwen_tui.visible_text import visible_text
+from qwen_tui.context_sources import common_prefix, complete_path
+from qwen_tui.visible_text import one_line, visible_text
 from qwen_tui.widgets.keys_in_order import KeysInOrder
 
 NEWLINE_KEYS = ("ctrl+j", "shift+enter")
@@ -35,6 +38,12 @@ class PromptInput(KeysInOrder, TextArea):
     class EditLastRequested(Message):
         """`up` in an empty prompt: bring back the last user message to edit and resend."""
 
+    class RemoveAttachmentRequested(Message):
+        """`backspace` in an empty prompt: drop the draft's last attachment."""
+
+    allow_empty = False
+    """Enter sends an empty prompt too (it has attachments)."""
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(
             id=id,
@@ -53,7 +62,7 @@ class PromptInput(KeysInOrder, TextArea):
     async def _on_key(self, event: events.Key) -> None:
         if event.key == "enter":
             self._stop(event)
-            if self.text.strip():
+            if self.text.strip() or self.allow_empty:
                 self.post_message(self.Submitted(self, self.text))
         elif event.key in NEWLINE_KEYS:
             self._stop(event)
@@ -61,6 +70,11 @@ class PromptInput(KeysInOrder, TextArea):
         elif event.key == "up" and not self.text:
             self._stop(event)
             self.post_message(self.EditLastRequested())
+        elif event.key == "backspace" and not self.text and self.allow_empty:
+            self._stop(event)
+            self.post_message(self.RemoveAttachmentRequested())
+        elif event.key == "tab" and self._complete_path():
+            self._stop(event)
 
     async def _on_paste(self, event: events.Paste) -> None:
         # Pasted text keeps its line breaks but never raw control characters.
@@ -69,6 +83,28 @@ class PromptInput(KeysInOrder, TextArea):
             return
         result = self.replace(visible_text(event.text), *self.selection)
         self.move_cursor(result.end_location)
+
+    def _complete_path(self) -> bool:
+        """Tab after `@fragment`: complete it to the longest name it can be (and list the
+        choices when there are several). False when the cursor is not after an `@path`."""
+        row, column = self.cursor_location
+        before = self.document.get_line(row)[:column]
+        word = before.rsplit(maxsplit=1)[-1] if before.strip() else ""
+        if not word.startswith("@") or before.endswith((" ", "\t")):
+            return False
+        fragment = word[1:]
+        names = complete_path(fragment, Path.cwd())
+        if not names:
+            self.notify(f"No file starts with {one_line(fragment)!r} here.", timeout=3)
+            return True
+        prefix = common_prefix(names)
+        if len(prefix) > len(fragment):
+            self.insert(prefix[len(fragment) :])
+        if len(names) > 1:
+            shown = "  ".join(one_line(name) for name in names[:20])
+            more = f"  (+{len(names) - 20})" if len(names) > 20 else ""
+            self.notify(shown + more, title="Files", timeout=5)
+        return True
 
     def set_prompt(self, text: str) -> None:
         """Replace the contents and put the cursor at the end."""

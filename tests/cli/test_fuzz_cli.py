@@ -15,9 +15,10 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from qwen_tui.conversation import Message, Session, well_formed
+from qwen_tui.conversation import Message, Session
 from qwen_tui.paths import Paths
 from qwen_tui.store import SessionStore
+from qwen_tui.well_formed import well_formed
 from tests.cli.in_process import Ran, examples, run_main
 from tests.remote.hostile import hostile_answers, hostile_text, raw_controls, streamed_text
 from tests.remote.sse_server import Answer, ReplayServer

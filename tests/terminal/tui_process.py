@@ -89,6 +89,8 @@ class TuiProcess:
         env: dict[str, str] | None = None,
         size: tuple[int, int] = SIZE,
         controlling_terminal: bool = False,
+        stdin: int | None = None,
+        cwd: Path = REPO,
     ) -> None:
         self.size = size
         self.master, slave = os.openpty()
@@ -100,11 +102,11 @@ class TuiProcess:
             environment.pop(name, None)
         self.process = subprocess.Popen(
             [sys.executable, *prefix, *args],
-            stdin=slave,
+            stdin=slave if stdin is None else stdin,  # a pipe: `some-command | qwen-tui`
             stdout=slave,
             stderr=slave,
             env=environment,
-            cwd=REPO,
+            cwd=cwd,
             # its own session, as a login shell's child under sshd
             start_new_session=not controlling_terminal,
             preexec_fn=_take_controlling_terminal if controlling_terminal else None,
@@ -263,7 +265,7 @@ class TuiProcess:
 
 def _take_controlling_terminal() -> None:  # runs in the child, before exec
     os.setsid()
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    fcntl.ioctl(1, termios.TIOCSCTTY, 0)  # stdout: always the pty (stdin may be a pipe)
 
 
 def wait_for_session(

@@ -57,6 +57,9 @@ UI_FREE = [
     "qwen_tui.chat.state",
     "qwen_tui.chat.left_off",
     "qwen_tui.chat.model_slot",
+    "qwen_tui.attachment",
+    "qwen_tui.context_sources",
+    "qwen_tui.well_formed",
 ]
 
 # A meta-path finder that refuses textual: importing it anywhere below raises ImportError.

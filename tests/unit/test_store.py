@@ -168,7 +168,7 @@ with_surrogates = st.text(st.characters() | st.characters(codec=None, categories
 def test_lone_surrogates_become_replacement_characters(
     tmp_path_factory: pytest.TempPathFactory, text: str
 ) -> None:
-    # One rule for invalid text (conversation.REPLACEMENT): each lone surrogate (e.g. a
+    # One rule for invalid text (well_formed.REPLACEMENT): each lone surrogate (e.g. a
     # surrogateescape'd terminal byte) is U+FFFD in memory and on disk, so the file is
     # UTF-8 and the session can be printed and sent to a server.
     store = SessionStore(tmp_path_factory.mktemp("sessions"))
