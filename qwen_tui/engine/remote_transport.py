@@ -109,23 +109,6 @@ class ReplyStream:
             events.put(Item("end"))
             _this_thread.connection = None
 
-    def _open(self, request: dict[str, Any], halt: threading.Event) -> Any:
-        """The response stream; a 429 is retried once after its Retry-After (None: stopped)."""
-        import openai
-
-        try:
-            return self._client.chat.completions.create(**request)
-        except openai.RateLimitError as error:
-            wait = retry_after(error.response.headers)
-            if wait is None:
-                wait = DEFAULT_RETRY_AFTER_S
-            if wait > MAX_RETRY_AFTER_S:
-                raise
-            log.info("429 from %s: retrying once in %.1f s", self.remote.base_url, wait)
-            if halt.wait(wait):
-                return None
-            return self._client.chat.completions.create(**request)
-
     def _open(self, halt: threading.Event) -> Any:
         """The response stream; a 429 is retried once after its Retry-After (None: stopped)."""
         import openai
