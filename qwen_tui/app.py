@@ -42,7 +42,7 @@ from qwen_tui.chat.model_slot import (
     available_models,
     find_model,
 )
-from qwen_tui.chat.state import ChatState
+from qwen_tui.chat.state import ChatState, open_new_session
 from qwen_tui.config import Config, RemoteConfig
 from qwen_tui.conversation import GenerationSettings, GenerationStats, Message, Session, StopReason
 from qwen_tui.engine.base import Engine, EngineError, TextChunk
@@ -71,7 +71,6 @@ from qwen_tui.store.presets import (
     Preset,
     PresetError,
     load_presets,
-    new_session,
     save_defaults,
     save_preset,
 )
@@ -198,7 +197,7 @@ class QwenTuiApp(App[int]):
         """An empty session with the user's defaults (saved in the app, else config.toml's).
         Not locked (nor saved) yet: the chat locks it when its first message saves it, so
         sessions never used leave no files."""
-        return OpenSession(new_session(self.config, self.presets), None)
+        return open_new_session(self.config, self.presets)
 
     def keep_settings(self, result: SessionSettings) -> str | None:
         """Save the settings dialog's values as the defaults or as a preset too, if asked;

@@ -24,6 +24,7 @@ from qwen_tui.store import (
     SessionSummary,
     StoreError,
 )
+from qwen_tui.store.presets import Presets, new_session
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +35,11 @@ LIVE_STATS_S = 1.0
 model's threads time on small machines)."""
 
 
-def open_new_session(config: Config) -> OpenSession:
-    """An empty session with the config's defaults. Not locked (nor saved) yet: the chat
-    locks it when its first message saves it, so sessions never used leave no files."""
-    session = Session(system_prompt=config.system_prompt, settings=config.generation)
-    return OpenSession(session, None)
+def open_new_session(config: Config, presets: Presets | None = None) -> OpenSession:
+    """An empty session with the user's defaults (saved in the app, else config.toml's). Not
+    locked (nor saved) yet: the chat locks it when its first message saves it, so sessions
+    never used leave no files."""
+    return OpenSession(new_session(config, presets or Presets()), None)
 
 
 @dataclass
