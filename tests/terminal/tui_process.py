@@ -50,6 +50,11 @@ KEYS: dict[str, bytes] = {
     "end": b"\x1b[F",
     "f1": b"\x1bOP",
     "f2": b"\x1bOQ",
+    "f4": b"\x1bOS",
+    "f8": b"\x1b[19~",
+    "f9": b"\x1b[20~",
+    "alt+left": b"\x1b[1;3D",
+    "alt+right": b"\x1b[1;3C",
     "space": b" ",
 }
 """Named keys as xterm sends them; `ctrl+<letter>` is computed (ctrl+j is LF, ctrl+q DC1)."""
