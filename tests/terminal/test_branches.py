@@ -29,9 +29,7 @@ def showing(reply: int, of: int = 3) -> Callable[[str], bool]:
     return check
 
 
-def test_regenerate_twice_walk_the_three_replies_and_fork(
-    fake_home: Paths, launch: Launch
-) -> None:
+def test_regenerate_twice_walk_the_three_replies_and_fork(fake_home: Paths, launch: Launch) -> None:
     tui = launch(env={**os.environ, NUMBERED_ENV: "1"})
     tui.wait_drawn()
     tui.type("Tell me a story\r")
