@@ -319,6 +319,8 @@ class ChatState:
             tree.switch_to(self.session, message)
             raise
         self.walked = group[place]
+        if any(m is self.editing for m in left):
+            self.editing = None  # its turn is not shown now: the text is sent as a new one
         return Switched(index, left, joined)
 
     def fork_at(self, message: Message) -> OpenSession:

@@ -75,6 +75,8 @@ async def walk(screen: ChatScreen, step: int) -> None:
         _, count = tree.position(screen.session, target)
         screen.notify(f"{'First' if step < 0 else 'Last'} of the {count} here.")
         return
+    if chat.editing is None:
+        screen._set_editing(None)  # the edited message left the path (or no edit: a no-op)
     await screen.messages_view.show_session(screen.session)
     view = screen.messages_view.view_for(chat.walked) if chat.walked else None
     if focused is not None and view is not None:

@@ -264,7 +264,8 @@ class SessionStore:
                 session = self.load(summary.id)
             except StoreError:
                 continue  # deleted meanwhile, or corrupt: load() recorded it in problems
-            if any(needle in m.content.casefold() for m in session.messages):
+            messages = [*session.messages, *session.branches]  # other replies count too
+            if any(needle in m.content.casefold() for m in messages):
                 found.append(summary)
         return found
 

@@ -311,3 +311,21 @@ def test_export_writes_the_active_path(chat: ChatState) -> None:
     chat.switch_sibling(chat.branch_target(), -1)
     text = session_markdown(chat.session)
     assert "second" in text and "first" not in text and "third" not in text
+
+
+def test_switching_the_edited_prompt_away_ends_the_edit(chat: ChatState) -> None:
+    chat.send("q1")
+    answer(chat, "a1")
+    chat.editing = chat.session.messages[0]
+    chat.send("q1 b")
+    answer(chat, "b1")
+    chat.editing = chat.session.messages[0]  # editing "q1 b" again, then walks away from it
+    chat.switch_sibling(chat.session.messages[0], -1)
+    assert chat.editing is None
+    chat.send("new turn")
+    assert contents(chat.session.messages) == ["q1", "a1", "new turn"]
+
+
+def test_search_finds_text_in_other_branches(chat: ChatState, store: SessionStore) -> None:
+    regenerated_twice(chat)
+    assert [s.id for s in SessionStore(store.dir).search("SECOND")] == [chat.session.id]
