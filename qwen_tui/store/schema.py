@@ -51,6 +51,8 @@ from qwen_tui.typed_fields import Mismatch, checked, field_types, type_words
 
 SCHEMA_VERSION = 2
 """The newest layout this release reads and writes: the tree."""
+TREE_VERSION = 2
+"""The version that added branches (`written_version`)."""
 FLAT_VERSION = 1
 """The layout sessions without branches are written in (see the module's docstring)."""
 ROLES = ("system", "user", "assistant")
@@ -108,12 +110,16 @@ class SessionSummary:
 
 
 def written_version(session: Session) -> int:
-    """The layout `session` is written in: the flat one unless it needs the tree's."""
-    return SCHEMA_VERSION if session.branches or session.forked_from else FLAT_VERSION
+    """The layout `session` is written in: the flat one while the tree is the newest layout
+    and the session does not need it (no branches, not a fork); else the newest. A later
+    version that changes anything else is written for every session."""
+    flat = SCHEMA_VERSION == TREE_VERSION and not (session.branches or session.forked_from)
+    return FLAT_VERSION if flat else SCHEMA_VERSION
 
 
 def session_to_dict(session: Session) -> dict[str, Any]:
-    if written_version(session) == FLAT_VERSION:
+    version = written_version(session)
+    if version == FLAT_VERSION:
         return _flat_dict(session)
     path = [
         _tree_node(m, session.messages[i - 1].id if i else None)
@@ -121,7 +127,7 @@ def session_to_dict(session: Session) -> dict[str, Any]:
     ]
     return {
         **_flat_dict(session),
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": version,
         "messages": path,
         "branches": [_tree_node(m, m.parent) for m in session.branches],
         "forked_from": session.forked_from,
