@@ -94,8 +94,9 @@ def switch_to(session: Session, sibling: Message) -> tuple[list[Message], list[M
 
 
 def fork(session: Session, message: Message, new_session: Session) -> Session:
-    """`new_session` (fresh id, the user's settings) holding copies of the active path up to
-    and including `message`, with this session's title, system prompt and settings."""
+    """`new_session` (its own id and times) made a copy of this session's active path up to
+    and including `message`, with its title, model, system prompt and settings. The copies
+    get new ids: the two sessions share no message."""
     index = path_index(session, message)
     new_session.title = session.title
     new_session.model = session.model
