@@ -106,3 +106,20 @@ async def test_fork_opens_a_new_session_marked_in_the_sidebar(make_app):
         await wait_for(pilot, lambda: forked.id in rows() and parent.id in rows())
         assert "⑂ fork" in rows()[forked.id] and "⑂" not in rows()[parent.id]
         assert len(app.store.load(parent.id).messages) == 4, "the original is unchanged"
+
+
+async def test_fork_from_the_command_palette(make_app):
+    app = make_app(FakeEngine(["a1"]))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await send(pilot, "q1")
+        await settle(app, pilot)
+        parent = app.chat_screen.session
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"fork session")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        forked = app.chat_screen.session
+        assert forked.forked_from == parent.id and shown(app) == ["q1", "a1"]
