@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from qwen_tui.cli_settings import load_settings
-from qwen_tui.commands import load_model, resolve_model
+from qwen_tui.commands.model_choice import load_model, resolve_model
 from qwen_tui.config import RemoteConfig
 from qwen_tui.engine import measure
 from qwen_tui.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError

@@ -137,16 +137,19 @@ def run_bench(args: argparse.Namespace) -> int:
 
 def run_app(args: argparse.Namespace) -> int:
     """No command: the chat app. Textual loads only here, so headless commands start fast."""
-    from qwen_tui import commands
     from qwen_tui.app import run_app as start
+    from qwen_tui.cli_settings import load_settings
+    from qwen_tui.commands.app_start import check_session_exists, read_piped_stdin
+    from qwen_tui.commands.model_choice import resolve_model
+    from qwen_tui.model_files import list_installed
 
-    config, paths = commands.load_settings()
+    config, paths = load_settings()
     if args.session is not None:
-        commands.check_session_exists(paths, args.session)  # before anything is drawn
-    if not commands.list_installed(paths.models_dir) and not args.model:
+        check_session_exists(paths, args.session)  # before anything is drawn
+    if not list_installed(paths.models_dir) and not args.model:
         with contextlib.suppress(CliError):  # the app explains what to do without a model
-            commands.resolve_model(None, config, paths)
-    piped = commands.read_piped_stdin()
+            resolve_model(None, config, paths)
+    piped = read_piped_stdin()
     return start(
         config,
         paths,
@@ -158,7 +161,8 @@ def run_app(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from qwen_tui import commands, setup_cli
+    from qwen_tui import setup_cli
+    from qwen_tui.commands import ask, install, reports
     from qwen_tui.logs import setup_logging
     from qwen_tui.paths import get_paths, make_private
 
@@ -166,13 +170,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers: dict[str | None, Callable[[argparse.Namespace], int]] = {
         None: run_app,
-        "ask": commands.ask,
-        "models": commands.models,
-        "sessions": commands.sessions,
-        "import": commands.import_model,
+        "ask": ask.ask,
+        "models": reports.models,
+        "sessions": reports.sessions,
+        "import": install.import_model,
         "setup": setup_cli.setup,
-        "rm": commands.remove_model,
-        "doctor": commands.doctor,
+        "rm": install.remove_model,
+        "doctor": reports.doctor,
         "bench": run_bench,
     }
     try:

@@ -47,7 +47,8 @@ def import_model(
 def _import_gguf(
     gguf_path: Path, paths: Paths, *, name: str, low_bit: str, progress: Progress | None
 ) -> InstalledModel:
-    from qwen_tui.model_setup.gguf_import import GGUFImportError, gguf_to_checkpoint
+    from qwen_tui.model_setup.gguf_import import gguf_to_checkpoint
+    from qwen_tui.model_setup.gguf_metadata import GGUFImportError
 
     checkpoint = paths.downloads_dir / f"{name}-from-gguf"
     checkpoint.parent.mkdir(parents=True, exist_ok=True)

@@ -5,8 +5,9 @@ The work itself is UI-free (model_setup/setup_job.py: the job, running it, its o
 blocking, so it runs in one thread worker; its progress callbacks fire in that thread and
 reach the screen as messages, at most a few a second (each redraw may cross a slow SSH link).
 Every failure comes back as data (`SetupOutcome.error`) and is shown in words with what to do
-about it here (setup_words.py); this file keeps the widgets. The screen dismisses with the
-installed model, which the app then loads in the chat, or with None when the user leaves.
+about it here (setup_words.py); the list's rows and details are setup_choices.py's; this file
+keeps the widgets and the flow: choosing, running the job, its outcome. The screen dismisses
+with the installed model, which the app then loads in the chat, or with None when the user leaves.
 """
 
 from __future__ import annotations
@@ -23,31 +24,27 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Input, Label, OptionList, Static
-from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from qwen_tui.config import Config
 from qwen_tui.model_files import InstalledModel
-from qwen_tui.model_setup.catalog import CATALOG, CatalogEntry, find_entry
 from qwen_tui.model_setup.download_errors import DownloadError
 from qwen_tui.model_setup.hub_settings import resolve_endpoint
-from qwen_tui.model_setup.importer import demo_installed
 from qwen_tui.model_setup.quantize import QuantizeError, needs_remote_code, read_config
-from qwen_tui.model_setup.setup_flow import SetupError, download_folder, installed_from
+from qwen_tui.model_setup.setup_flow import SetupError
 from qwen_tui.model_setup.setup_job import (
     SetupJob,
     SetupOutcome,
     failed,
-    free_resources,
     hub_job,
     needs_consent,
     run_job,
 )
 from qwen_tui.paths import Paths
 from qwen_tui.screens.confirm_dialog import ConfirmDialog
+from qwen_tui.screens.setup_choices import DEMO, IMPORT, OTHER, choice_details, choice_options
 from qwen_tui.screens.setup_relay import DownloadProgressed, ProgressRelay, StageChanged
-from qwen_tui.screens.setup_words import catalog_label, describe_model, extra_label, failure_text
-from qwen_tui.units import GB, human_bytes
+from qwen_tui.screens.setup_words import describe_model, failure_text
 from qwen_tui.visible_text import visible_text
 from qwen_tui.widgets.setup_progress import SetupProgress
 
@@ -55,17 +52,6 @@ if TYPE_CHECKING:
     from qwen_tui.app import QwenTuiApp
 
 REPO_ID = re.compile(r"[\w.-]+/[\w.-]+")
-
-
-def _gb(n: float) -> str:
-    return human_bytes(n, "GB", digits=1)
-
-
-DEMO, IMPORT, OTHER = "demo", "import", "other"
-
-
-def _option_id(entry: CatalogEntry) -> str:
-    return f"repo:{entry.repo_id}"
 
 
 class SetupScreen(Screen[InstalledModel | None]):
@@ -95,7 +81,7 @@ class SetupScreen(Screen[InstalledModel | None]):
 
     def compose(self) -> ComposeResult:
         yield Static("Set up a model", id="setup-title")
-        choices = OptionList(*self._options(), id="setup-choices")
+        choices = OptionList(*choice_options(self.app.paths), id="setup-choices")
         choices.border_title = "Models"
         choices.border_subtitle = "✓ installed  ◐ partly downloaded"
         yield choices
@@ -140,82 +126,20 @@ class SetupScreen(Screen[InstalledModel | None]):
     def _default_endpoint(self) -> str:
         return resolve_endpoint(None, self.app.config.hub.endpoint)
 
-    def _options(self) -> list[Option]:
-        paths = self.app.paths
-        options = [
-            Option(catalog_label(entry, self._entry_state(entry)), id=_option_id(entry))
-            for entry in CATALOG
-        ]
-        demo_mark = "✓ " if demo_installed(paths) else "  "
-        extras = [
-            (demo_mark, "Demo model", "SmolLM2 135M, bundled: no download", DEMO),
-            ("  ", "Import a local model…", "a folder or a .gguf file", IMPORT),
-            ("  ", "Another hub model…", "any repo id, untested", OTHER),
-        ]
-        options += [Option(extra_label(m, name, note), id=i) for m, name, note, i in extras]
-        return options
-
-    def _entry_state(self, entry: CatalogEntry) -> str:
-        paths = self.app.paths
-        if installed_from(paths, entry.repo_id) is not None:
-            return "installed"
-        return "partial" if download_folder(paths, entry.repo_id).is_dir() else ""
-
     def _refresh_options(self) -> None:
         """Marks change after a job (installed, partly downloaded); keep the highlight."""
         highlighted = self.choices.highlighted
-        self.choices.set_options(self._options())
+        self.choices.set_options(choice_options(self.app.paths))
         self.choices.highlighted = highlighted
 
     # ------------------------------------------------------------ details of the highlight
 
     @on(OptionList.OptionHighlighted, "#setup-choices")
     def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        self.query_one("#setup-details", Static).update(self._details(event.option.id or ""))
-
-    def _details(self, option_id: str) -> str:
-        if option_id == DEMO:
-            return (
-                "SmolLM2 135M Instruct, shipped with qwen-tui: works with no network.\n"
-                "Prepared once, in about half a minute.\n"
-                "Small and quick; its answers are basic."
-            )
-        if option_id == IMPORT:
-            return (
-                "A transformers model folder (config.json, weights, tokenizer)\n"
-                "or a .gguf file (Llama architecture),\n"
-                f"quantized once to {self.app.config.model.low_bit}."
-            )
-        if option_id == OTHER:
-            return (
-                "Any hub repo id (org/name). Not in the catalog, so untested:\n"
-                "it may fail to quantize or to chat.\n"
-                "A repo that ships its own code asks before running it."
-            )
-        entry = find_entry(option_id.removeprefix("repo:"))
-        return self._entry_details(entry) if entry else ""
-
-    def _entry_details(self, entry: CatalogEntry) -> str:
-        """Four lines: repo and licence, what it needs, what is free, its state or notes."""
-        ram, disk = free_resources(self.app.paths)
-        free = f"Free now: {_gb(disk)} disk, {_gb(ram)} RAM"
-        if entry.quantize_ram_gb * GB > ram:
-            free += ": not enough RAM to quantize this one"
-        state = self._entry_state(entry)
-        last = {
-            "installed": "Installed: enter opens it.",
-            "partial": "Partly downloaded: enter resumes where it stopped.",
-        }.get(state, entry.notes)
-        return "\n".join(
-            [
-                f"{entry.repo_id} · licence: {entry.license}",
-                f"Needs {entry.download_mb / 1024:.1f} GB disk, "
-                f"{entry.quantize_ram_gb:.1f} GB RAM to quantize, "
-                f"{entry.run_ram_gb:.1f} GB RAM to chat",
-                free,
-                last,
-            ]
+        details = choice_details(
+            event.option.id or "", self.app.paths, self.app.config.model.low_bit
         )
+        self.query_one("#setup-details", Static).update(details)
 
     # ------------------------------------------------------------ choosing
 

@@ -13,10 +13,11 @@ Two running instances never silently lose each other's turns:
 A file of an older schema version is upgraded in place when loaded, after a hard link (or
 copy) of the original is kept as `<id>.json.v<N>.bak`.
 
-This module is the store itself (list, load, save, delete, lock, open); beside it are
-errors.py (what can go wrong), session_files.py (ids, reading only plain files, renames
-that never overwrite), open_session.py (what open() returns), leftovers.py (what crashes
-leave behind), schema.py (the JSON layout) and lock.py.
+This module is the store itself (load, save, delete, lock, open); beside it are
+session_listing.py (list()), bad_files.py (moving bad files aside), errors.py (what can go
+wrong), session_files.py (ids, reading only plain files, renames that never overwrite),
+open_session.py (what open() returns), leftovers.py (what crashes leave behind), schema.py
+(the JSON layout) and lock.py.
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ from __future__ import annotations
 import builtins
 import contextlib
 import os
-import stat
-from dataclasses import dataclass
 from pathlib import Path
 
 from qwen_tui.conversation import Session
@@ -33,6 +32,7 @@ from qwen_tui.paths import ensure_private_dir
 from qwen_tui.store import lock as locks
 from qwen_tui.store import schema
 from qwen_tui.store.atomic import describe_os_error, write_atomic
+from qwen_tui.store.bad_files import BadFiles
 from qwen_tui.store.errors import (
     CorruptSessionError,
     SessionChangedError,
@@ -42,42 +42,22 @@ from qwen_tui.store.errors import (
     StoreProblem,
     corrupt_message,
 )
-from qwen_tui.store.leftovers import (
-    remove_lock_file,
-    remove_orphan_lock_files,
-    remove_stale_temp_files,
-)
+from qwen_tui.store.leftovers import remove_lock_file
 from qwen_tui.store.lock import LOCK_SUFFIX, LockHolder, SessionLock
 from qwen_tui.store.open_session import OpenSession
-from qwen_tui.store.schema import (
-    SessionSummary,
-    dumps,
-    loads,
-    session_from_dict,
-    session_to_dict,
-    summary_from_dict,
-)
+from qwen_tui.store.schema import SessionSummary, dumps, loads, session_from_dict, session_to_dict
 from qwen_tui.store.session_files import (
     BACKUP_SUFFIX,
-    SAFE_ID,
     SUFFIX,
     NotAFileError,
     StatKey,
     check_session_id,
-    corrupt_name,
     keep_backup,
-    not_a_file,
     read_regular_file,
     refuse_odd_file,
-    rename_no_overwrite,
     stat_key,
 )
-
-
-@dataclass(frozen=True)
-class _CachedSummary:
-    stat_key: tuple[int, int, int]
-    summary: SessionSummary
+from qwen_tui.store.session_listing import SessionListing
 
 
 class SessionStore:
@@ -94,33 +74,25 @@ class SessionStore:
         # save() tries again and reports it, in words, when it fails.
         with contextlib.suppress(OSError):
             ensure_private_dir(sessions_dir)
-        # Bad files seen so far; the UI may clear() it once it has told the user.
-        self.problems: list[StoreProblem] = []
-        # list() is called after every save; re-reading only changed files keeps it cheap.
-        self._summaries: dict[Path, _CachedSummary] = {}
+        self._bad_files = BadFiles()
+        self._listing = SessionListing(sessions_dir, self._bad_files)
         # What each file looked like when this store last read or wrote it: save() refuses
         # to replace a file someone else changed since (see _check_unchanged).
         self._seen: dict[str, StatKey] = {}
 
     # ------------------------------------------------------------ public interface
 
+    @property
+    def problems(self) -> builtins.list[StoreProblem]:
+        """Bad files seen so far; the UI may clear() it once it has told the user."""
+        return self._bad_files.problems
+
     def path_for(self, session_id: str) -> Path:
         return self.dir / f"{check_session_id(session_id)}{SUFFIX}"
 
     def list(self) -> builtins.list[SessionSummary]:
         """Every readable session, newest `updated` first; bad files go to `problems`."""
-        summaries = []
-        seen = set()
-        for path in self._session_files():
-            seen.add(path)
-            summary = self._summary(path)
-            if summary is not None:
-                summaries.append(summary)
-        for gone in self._summaries.keys() - seen:
-            self._summaries.pop(gone, None)  # pop: a save in another worker may race us
-        remove_stale_temp_files(self.dir)
-        remove_orphan_lock_files(self.dir)
-        return _newest_first(summaries)
+        return self._listing.list()
 
     def load(self, session_id: str) -> Session:
         """Read a session (upgrading an old schema version in place, keeping a backup).
@@ -135,7 +107,7 @@ class SessionStore:
             session = session_from_dict(data, session_id)
         except schema.NewerSchemaError as error:
             # Not damage: the qwen-tui that wrote it opens it; moving it aside would hide it.
-            self._record(StoreProblem(path, str(error), None))
+            self._bad_files.record(StoreProblem(path, str(error), None))
             raise StoreError(f"could not open session {session_id}: {error}") from error
         except ValueError as error:
             self._seen.pop(session_id, None)
@@ -163,7 +135,7 @@ class SessionStore:
         holder = self.holder(session.id)
         if holder is not None and not holder.is_this_process:
             raise SessionLockedError(session.id, holder, doing="save")
-        self._summaries.pop(path, None)
+        self._listing.forget(path)
         try:
             ensure_private_dir(self.dir)  # recreated if the user removed it while we ran
             refuse_odd_file(path)
@@ -196,7 +168,7 @@ class SessionStore:
             raise StoreError(
                 f"could not delete session {session_id}: {describe_os_error(error)}"
             ) from error
-        self._summaries.pop(path, None)
+        self._listing.forget(path)
         self._seen.pop(session_id, None)
         remove_lock_file(self.lock_path_for(session_id))
 
@@ -271,59 +243,6 @@ class SessionStore:
 
     # ------------------------------------------------------------ internals
 
-    def _session_files(self) -> builtins.list[Path]:
-        try:
-            with os.scandir(self.dir) as scan:
-                entries = builtins.list(scan)
-        except FileNotFoundError:
-            return []
-        except OSError as error:
-            raise StoreError(
-                f"could not read the sessions folder {self.dir}: {describe_os_error(error)}"
-            ) from error
-        return [
-            Path(entry.path)
-            for entry in entries
-            if entry.name.endswith(SUFFIX) and not entry.name.startswith(".")
-        ]
-
-    def _summary(self, path: Path) -> SessionSummary | None:
-        """The summary of one file, from cache if unchanged; None (and a problem) if bad."""
-        session_id = path.name.removesuffix(SUFFIX)
-        if not SAFE_ID.fullmatch(session_id):
-            self._record(StoreProblem(path, "file name is not a session id", None))
-            return None
-        try:
-            info = path.lstat()
-            key = stat_key(info)
-            cached = self._summaries.get(path)
-            if cached is not None and cached.stat_key == key:
-                return cached.summary
-            if not stat.S_ISREG(info.st_mode):
-                # A link, folder, FIFO or device named *.json: not ours to move or judge,
-                # but the user should know why it is not listed.
-                self._record(StoreProblem(path, not_a_file(path, info), None))
-                return None
-            raw, key = read_regular_file(path)
-        except FileNotFoundError:
-            return None  # deleted (or moved aside) by another instance since the scan
-        except NotAFileError as error:
-            self._record(StoreProblem(path, str(error), None))
-            return None
-        except OSError as error:
-            self._record(StoreProblem(path, f"unreadable: {describe_os_error(error)}", None))
-            return None
-        try:
-            summary = summary_from_dict(loads(raw), path)
-        except schema.NewerSchemaError as error:
-            self._record(StoreProblem(path, str(error), None))
-            return None
-        except ValueError as error:
-            self._move_aside(path, str(error))
-            return None
-        self._summaries[path] = _CachedSummary(key, summary)
-        return summary
-
     def _try_lock(self, session_id: str) -> _LockAttempt:
         """(lock, None, None) normally; (None, writer, notice) when another process writes
         it; (None, None, notice) when locking failed (saves will say whether they work)."""
@@ -383,30 +302,8 @@ class SessionStore:
             ) from error
 
     def _move_aside(self, path: Path, reason: str) -> StoreProblem:
-        """Rename a bad file out of the way, never over another file; record the problem."""
-        self._summaries.pop(path, None)
-        try:
-            moved_to = rename_no_overwrite(path, corrupt_name(path))
-        except OSError as error:
-            failed = f"{reason}; moving it aside failed: {describe_os_error(error)}"
-            problem = StoreProblem(path, failed, None)
-        else:
-            problem = StoreProblem(path, reason, moved_to)
-        self._record(problem)
-        return problem
-
-    def _record(self, problem: StoreProblem) -> None:
-        # A file left in place is seen again by every list(): report it once.
-        if problem.moved_to is None and any(
-            p.path == problem.path and p.moved_to is None for p in self.problems
-        ):
-            return
-        self.problems.append(problem)
+        self._listing.forget(path)
+        return self._bad_files.move_aside(path, reason)
 
 
 _LockAttempt = tuple[SessionLock | None, LockHolder | None, str | None]
-
-
-def _newest_first(summaries: builtins.list[SessionSummary]) -> builtins.list[SessionSummary]:
-    # id breaks ties so the order is stable between calls
-    return sorted(summaries, key=lambda s: (s.updated, s.id), reverse=True)

@@ -27,7 +27,7 @@ from qwen_tui.model_setup.download_progress import DownloadProgress
 from qwen_tui.model_setup.quantize import QuantizeError
 from qwen_tui.model_setup.setup_flow import download_folder
 from qwen_tui.model_setup.setup_job import SetupJob
-from qwen_tui.screens import setup_screen
+from qwen_tui.screens import setup_choices
 from qwen_tui.screens.chat_screen import ChatScreen
 from qwen_tui.screens.confirm_dialog import ConfirmDialog
 from qwen_tui.screens.setup_relay import DownloadProgressed, ProgressRelay, StageChanged
@@ -263,7 +263,7 @@ async def test_remote_code_outside_the_catalog_needs_a_confirmation(
     shutil.copytree(tiny_checkpoint("remote"), hub.root / CUSTOM_REPO)
     app = make_app(models=(), config=config_for(hub.url))
     async with app.run_test(size=(80, 24)) as pilot:
-        await choose(pilot, setup_screen.OTHER)
+        await choose(pilot, setup_choices.OTHER)
         await type_into(pilot, "#setup-source", CUSTOM_REPO)
         await pilot.press("enter")
         await until_asked(pilot)
@@ -306,7 +306,7 @@ async def test_import_a_local_folder_from_the_screen(make_app, paths, tiny_check
     folder = tiny_checkpoint("qwen2")
     app = make_app(models=())
     async with app.run_test(size=(80, 24)) as pilot:
-        await choose(pilot, setup_screen.IMPORT)
+        await choose(pilot, setup_choices.IMPORT)
         await type_into(pilot, "#setup-source", str(paths.data_dir / "nothing-here"))
         await pilot.press("enter")
         assert "does not exist" in message(app)
@@ -322,7 +322,7 @@ async def test_import_a_local_folder_from_the_screen(make_app, paths, tiny_check
 async def test_the_demo_model_option(make_app, paths):
     app = make_app(models=())
     async with app.run_test(size=(80, 24)) as pilot:
-        await choose(pilot, setup_screen.DEMO)
+        await choose(pilot, setup_choices.DEMO)
         progress = setup_of(app).query_one(SetupProgress)
         await wait_for(pilot, lambda: "elapsed" in progress.numbers, timeout=30)
         await pilot.press("escape")  # converting cannot be interrupted: it says so, goes on
@@ -345,7 +345,7 @@ async def test_palette_opens_the_screen_and_escape_goes_back(make_app):
         await pilot.press("enter")
         await pilot.pause()
         screen = setup_of(app)
-        await choose(pilot, setup_screen.OTHER)
+        await choose(pilot, setup_choices.OTHER)
         assert screen.query_one("#setup-source").has_focus
         await pilot.press("escape")  # out of the field, back to the list
         assert screen.choices.has_focus
@@ -358,7 +358,7 @@ async def test_palette_opens_the_screen_and_escape_goes_back(make_app):
 async def test_a_repo_id_is_checked_before_anything_is_fetched(make_app):
     app = make_app(models=(), config=config_for(closed_port_url()))
     async with app.run_test(size=(80, 24)) as pilot:
-        await choose(pilot, setup_screen.OTHER)
+        await choose(pilot, setup_choices.OTHER)
         await type_into(pilot, "#setup-source", "not a repo")
         await pilot.press("enter")
         assert "not a repo id" in message(app)
@@ -400,7 +400,7 @@ def test_progress_reaches_the_screen_a_few_times_a_second():
 
 def fixed_machine(monkeypatch: pytest.MonkeyPatch) -> None:
     """Free RAM and disk are this machine's: fix them so snapshots do not change."""
-    monkeypatch.setattr(setup_screen, "free_resources", lambda _paths: (6 << 30, 40 << 30))
+    monkeypatch.setattr(setup_choices, "free_resources", lambda _paths: (6 << 30, 40 << 30))
 
 
 def snapshot_app(make_app, config: Config | None = None) -> QwenTuiApp:

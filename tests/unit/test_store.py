@@ -30,8 +30,8 @@ from qwen_tui.store import (
     SessionNotFoundError,
     SessionStore,
     StoreError,
+    bad_files,
     schema,
-    sessions,
 )
 from qwen_tui.store.schema import (
     FLAT_VERSION,
@@ -433,7 +433,7 @@ def test_int_accepted_where_float_expected() -> None:
 def test_moving_aside_never_overwrites(
     store: SessionStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sessions, "corrupt_name", lambda p: p.with_name(p.name + ".corrupt-T"))
+    monkeypatch.setattr(bad_files, "corrupt_name", lambda p: p.with_name(p.name + ".corrupt-T"))
     for attempt in range(3):
         write_raw(store, "s1", f"bad {attempt}")
         store.list()

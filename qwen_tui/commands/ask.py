@@ -1,7 +1,4 @@
-"""The headless commands behind `qwen-tui ask|models|sessions|import|rm|doctor`.
-
-No UI here: the entry point (cli.py) is the one module that imports both these and the app.
-"""
+"""`qwen-tui ask`: one prompt answered on stdout and added to a session."""
 
 from __future__ import annotations
 
@@ -14,74 +11,18 @@ from typing import TYPE_CHECKING
 
 from qwen_tui.cli_settings import load_settings
 from qwen_tui.cli_signals import hangup_interrupts, stop_on_signals
-from qwen_tui.config import REMOTE_PREFIX, Config, ConfigError, RemoteConfig
-from qwen_tui.config_file import load_config
-from qwen_tui.console import say, show, stage_printer
+from qwen_tui.commands.model_choice import load_model, resolve_model
+from qwen_tui.config import RemoteConfig
+from qwen_tui.console import say, show
 from qwen_tui.conversation import GenerationSettings, GenerationStats, Message, Session, StopReason
-from qwen_tui.exit_codes import EXIT_INTERRUPTED, EXIT_NO_MODEL, EXIT_OK, CliError
-from qwen_tui.model_files import (
-    InstalledModel,
-    ModelNotFoundError,
-    find_installed,
-    list_installed,
-    upgrade_hint,
-)
-from qwen_tui.model_setup.installed import remove_installed
-from qwen_tui.paths import Paths, get_paths
-from qwen_tui.setup_cli import print_catalog
+from qwen_tui.exit_codes import EXIT_INTERRUPTED, EXIT_OK, CliError
 from qwen_tui.stats_text import full_stats_line
-from qwen_tui.units import human_bytes
-from qwen_tui.visible_text import terminal_line, terminal_text
 from qwen_tui.well_formed import decode_input, well_formed
 
 if TYPE_CHECKING:
-    from qwen_tui.attachment import Attachment
     from qwen_tui.engine.base import Engine
-    from qwen_tui.store import OpenSession, SessionStore, SessionSummary
+    from qwen_tui.store import OpenSession, SessionStore
     from qwen_tui.store.presets import Preset, Presets
-
-
-def resolve_model(name: str | None, config: Config, paths: Paths) -> InstalledModel | RemoteConfig:
-    """The model to use: named, configured, the only installed one, or the demo (prepared once).
-
-    `remote:NAME` picks a `[[remotes]]` entry of the config: a model served elsewhere.
-    """
-    from qwen_tui.model_setup.importer import DEMO_NAME, ensure_demo_model
-    from qwen_tui.model_setup.quantize import QuantizeError
-
-    wanted = name or config.model.default
-    if wanted.startswith(REMOTE_PREFIX):
-        from qwen_tui.engine.remote import RemoteError, find_remote
-
-        try:
-            return find_remote(config, wanted)
-        except RemoteError as error:
-            raise CliError(str(error), EXIT_NO_MODEL) from None
-    installed = list_installed(paths.models_dir)
-    try:
-        if wanted and wanted != DEMO_NAME:
-            return find_installed(paths.models_dir, wanted)
-        if not wanted and installed:
-            return installed[0]
-        return ensure_demo_model(paths, progress=stage_printer())
-    except (ModelNotFoundError, QuantizeError) as error:
-        raise CliError(str(error), EXIT_NO_MODEL) from None
-
-
-def load_model(model: InstalledModel | RemoteConfig, config: Config) -> Engine:
-    from qwen_tui.engine.base import EngineError
-    from qwen_tui.engine.loader import load_engine
-    from qwen_tui.engine.remote import load_remote
-
-    try:
-        if isinstance(model, RemoteConfig):
-            return load_remote(model)
-        hint = upgrade_hint(model)
-        if hint:
-            print(f"qwen-tui: note: {hint}", file=sys.stderr)
-        return load_engine(model, threads=config.model.threads)
-    except EngineError as error:
-        raise CliError(str(error), EXIT_NO_MODEL) from None
 
 
 def read_prompt(prompt: str | None) -> str:
@@ -283,148 +224,3 @@ def finish_ask(args: argparse.Namespace, reply: Message, saver: SessionSaver) ->
         )
         status = 1
     return status
-
-
-def models(args: argparse.Namespace) -> int:
-    if args.available:
-        print_catalog()
-        return EXIT_OK
-    config, paths = load_settings()
-    installed = list_installed(paths.models_dir)
-    if not installed and not config.remotes:
-        print(
-            "no models installed: `qwen-tui setup` downloads one, "
-            "`qwen-tui import PATH` imports a local one",
-            file=sys.stderr,
-        )
-    for model in installed:
-        m = model.manifest
-        size = human_bytes(m.size_bytes, "MB", digits=0)
-        line = f"{m.name:<24} {m.low_bit:<10} {size:>11}  {m.source}"
-        print(terminal_line(line))
-    for remote in config.remotes:
-        key = f"  (key from ${remote.api_key_env})" if remote.api_key_env else ""
-        line = f"{remote.model_name:<24} {'remote':<10} {'':>11}  {remote.model} at "
-        print(terminal_line(f"{line}{remote.base_url}{key}"))
-    return EXIT_OK
-
-
-def sessions(args: argparse.Namespace) -> int:
-    from qwen_tui.store import SessionStore, StoreError
-    from qwen_tui.visible_text import one_line
-
-    _config, paths = load_settings()
-    store = SessionStore(paths.sessions_dir)
-    try:
-        for summary in store.list():
-            updated = time.strftime("%Y-%m-%d %H:%M", time.localtime(summary.updated))
-            title = one_line(summary.title) or "(untitled)"
-            print(
-                terminal_line(
-                    f"{summary.id}  {updated}  {summary.message_count:4d} msgs  "
-                    f"{title}{reply_mark(store, summary)}"
-                )
-            )
-    except StoreError as error:  # the folder itself is unreadable
-        raise CliError(str(error)) from None
-    finally:  # files moved aside are told even when listing the rest failed
-        for problem in store.problems:
-            say(str(problem))
-    return EXIT_OK
-
-
-def reply_mark(store: SessionStore, summary: SessionSummary) -> str:
-    """'  [interrupted reply]' when a reply was left incomplete by a process that is gone."""
-    if not summary.incomplete:
-        return ""
-    writer = store.holder(summary.id)
-    if writer is None:
-        return "  [interrupted reply]"
-    return f"  [reply being written by {writer.describe()}]"
-
-
-def import_model(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from qwen_tui.model_setup.importer import import_model as run_import
-    from qwen_tui.model_setup.quantize import QuantizeError
-
-    config, paths = load_settings()
-    try:
-        model = run_import(
-            Path(args.path),
-            paths,
-            name=args.name,
-            low_bit=args.low_bit or config.model.low_bit,
-            trust_remote_code=args.trust_remote_code,
-            progress=stage_printer(),
-        )
-    except QuantizeError as error:
-        raise CliError(str(error), EXIT_NO_MODEL) from None
-    print(
-        terminal_line(
-            f"installed {model.name} ({human_bytes(model.manifest.size_bytes, 'MB', digits=0)}): "
-            f'qwen-tui ask --model {model.name} "hello"'
-        )
-    )
-    return EXIT_OK
-
-
-def remove_model(args: argparse.Namespace) -> int:
-    _config, paths = load_settings()
-    try:
-        model = find_installed(paths.models_dir, args.name)
-    except ModelNotFoundError as error:
-        raise CliError(str(error), EXIT_NO_MODEL) from None
-    remove_installed(model)
-    print(terminal_line(f"removed {model.name}"))
-    return EXIT_OK
-
-
-def doctor(args: argparse.Namespace) -> int:
-    from qwen_tui.doctor import report
-
-    paths = get_paths()
-    try:
-        config = load_config(paths.config_file)
-        endpoint = config.hub.endpoint
-        problem = None
-    except ConfigError as error:  # doctor still reports everything else
-        endpoint, problem = "", str(error)
-    from qwen_tui.model_setup.hub_settings import resolve_endpoint
-
-    print(terminal_text("\n".join(report(paths, resolve_endpoint(None, endpoint)))))
-    if problem:
-        print(f"config: {terminal_line(problem)}")
-    return EXIT_OK
-
-
-def read_piped_stdin() -> Attachment | None:
-    """`some-command | qwen-tui`: read the pipe to its end before anything is drawn, then
-    take keys from the controlling terminal (fd 0 becomes /dev/tty)."""
-    from qwen_tui.context_sources import AttachError, read_piped, take_terminal_for_keys
-
-    if sys.stdin is None or sys.stdin.isatty():
-        return None
-    try:
-        piped = read_piped(sys.stdin.buffer)
-    except AttachError as error:
-        raise CliError(str(error)) from None
-    try:
-        take_terminal_for_keys()
-    except AttachError as error:
-        if piped is not None:  # (with nothing piped, start as before)
-            raise CliError(str(error)) from None
-    return piped
-
-
-def check_session_exists(paths: Paths, session_id: str) -> None:
-    """Exit 2 with a message for a `--session` that names no saved session."""
-    from qwen_tui.store import SessionStore, StoreError
-
-    try:
-        path = SessionStore(paths.sessions_dir).path_for(session_id)
-    except StoreError as error:  # not a session id at all
-        raise CliError(str(error)) from None
-    if not path.exists():
-        raise CliError(f"no session {session_id}: `qwen-tui sessions` lists the saved ones")
