@@ -17,9 +17,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-import psutil
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
@@ -46,7 +45,6 @@ from qwen_tui.chat.state import ChatState, open_new_session
 from qwen_tui.config import Config, RemoteConfig
 from qwen_tui.conversation import GenerationSettings, GenerationStats, Message, Session, StopReason
 from qwen_tui.engine.base import Engine, EngineError, TextChunk
-from qwen_tui.engine.remote import RemoteError, load_remote
 from qwen_tui.messages import (
     ContextCounted,
     GenerationFinished,
@@ -63,9 +61,6 @@ from qwen_tui.model_files import (
 )
 from qwen_tui.paths import Paths
 from qwen_tui.screens.chat_screen import ChatScreen
-from qwen_tui.screens.help_screen import HelpScreen
-from qwen_tui.screens.settings_dialog import SessionSettings
-from qwen_tui.screens.setup_screen import SetupScreen
 from qwen_tui.store import OpenSession, SessionStore, StoreError
 from qwen_tui.store.presets import (
     Preset,
@@ -77,6 +72,11 @@ from qwen_tui.store.presets import (
 from qwen_tui.terminal_driver import HangUpSafeDriver
 from qwen_tui.visible_text import one_line, visible_text
 from qwen_tui.widgets.session_sidebar import SessionList
+
+if TYPE_CHECKING:
+    import psutil
+
+    from qwen_tui.screens.settings_dialog import SessionSettings
 
 log = logging.getLogger(__name__)
 
@@ -268,7 +268,7 @@ class QwenTuiApp(App[int]):
         name = self._model_name or self.config.model.default
         try:
             model = find_model(self.config, self.paths, name) if name else None
-        except (ModelNotFoundError, RemoteError) as error:
+        except (ModelNotFoundError, EngineError) as error:  # a RemoteError: no such remote
             self.models.not_found(str(error))
             self._model_state_changed()
             self.notify(str(error), title="Model", severity="error", timeout=15)
@@ -297,6 +297,8 @@ class QwenTuiApp(App[int]):
 
     def open_setup(self) -> None:
         """The setup screen; the model it sets up opens in the chat."""
+        from qwen_tui.screens.setup_screen import SetupScreen  # not needed to draw the chat
+
         if not isinstance(self.screen, SetupScreen):
             self.push_screen(SetupScreen(), self._setup_finished)
 
@@ -337,6 +339,8 @@ class QwenTuiApp(App[int]):
             with self._engine_lock:
                 old.close()
         if isinstance(model, RemoteConfig):
+            from qwen_tui.engine.remote import load_remote
+
             return load_remote(model)  # asks the server once: a RemoteError says what is wrong
         return self._engine_factory(model)
 
@@ -461,6 +465,8 @@ class QwenTuiApp(App[int]):
 
     @staticmethod
     def _declared_bindings() -> list[Binding]:
+        from qwen_tui.screens.setup_screen import SetupScreen
+
         declared = [
             *QwenTuiApp.BINDINGS,
             *ChatScreen.BINDINGS,
@@ -477,10 +483,14 @@ class QwenTuiApp(App[int]):
         ]
 
     def action_help(self) -> None:
+        from qwen_tui.screens.help_screen import HelpScreen
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.help_rows()))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        from qwen_tui.screens.setup_screen import SetupScreen
+
         yield from super().get_system_commands(screen)
         yield SystemCommand(
             "Help",
@@ -525,6 +535,8 @@ class QwenTuiApp(App[int]):
     def process_rss(self) -> int:
         """Resident memory of this process, for the status bar."""
         if self._process is None:
+            import psutil  # 40 ms of imports: after the first frame
+
             self._process = psutil.Process()
         return self._process.memory_info().rss
 

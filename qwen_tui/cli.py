@@ -129,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run_setup(args: argparse.Namespace) -> int:
+    from qwen_tui import setup_cli  # the download/quantize stack: not for the chat's start
+
+    return setup_cli.setup(args)
+
+
 def run_bench(args: argparse.Namespace) -> int:
     from qwen_tui import bench
 
@@ -158,7 +164,7 @@ def run_app(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from qwen_tui import commands, setup_cli
+    from qwen_tui import commands
     from qwen_tui.logs import setup_logging
     from qwen_tui.paths import get_paths, make_private
 
@@ -170,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "models": commands.models,
         "sessions": commands.sessions,
         "import": commands.import_model,
-        "setup": setup_cli.setup,
+        "setup": run_setup,
         "rm": commands.remove_model,
         "doctor": commands.doctor,
         "bench": run_bench,

@@ -28,7 +28,6 @@ from qwen_tui.model_files import (
 )
 from qwen_tui.model_setup.installed import remove_installed
 from qwen_tui.paths import Paths, get_paths
-from qwen_tui.setup_cli import print_catalog
 from qwen_tui.stats_text import full_stats_line
 from qwen_tui.units import human_bytes
 from qwen_tui.visible_text import terminal_line, terminal_text
@@ -287,6 +286,8 @@ def finish_ask(args: argparse.Namespace, reply: Message, saver: SessionSaver) ->
 
 def models(args: argparse.Namespace) -> int:
     if args.available:
+        from qwen_tui.setup_cli import print_catalog  # the setup stack: only when asked
+
         print_catalog()
         return EXIT_OK
     config, paths = load_settings()
