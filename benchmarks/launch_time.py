@@ -1,6 +1,6 @@
 """How long `qwen-tui` takes to draw its prompt, against a bare Textual app with one Input.
 
-    python benchmarks/launch_time.py [--pairs 8] [--home demo|empty] [--no-bytecode]
+    python benchmarks/launch_time.py [--pairs 8] [--no-bytecode]
 
 Both start on an 80x24 pseudo-terminal (tests/terminal's harness: the screen is read back with
 pyte) with the same Python and environment; the clock runs from starting the process to the
@@ -12,9 +12,8 @@ benchmarks/results/launch_time-<time>.json.
 qwen-tui starts as a user who set up the demo model starts it: a fresh QWEN_TUI_HOME (no
 sessions, no state) whose models folder holds the demo model (prepared once into
 benchmarks/cache/, about half a minute), no network (HF_HUB_OFFLINE). The model's load starts in
-a worker at mount, as it does for every user. `--home empty` starts with no model installed
-instead: the setup screen then opens over the chat, so it measures the setup screen's "Set up a
-model" instead.
+a worker at mount, as it does for every user. (With no model at all, `qwen-tui` first prepares
+the demo model, half a minute once: not a start worth timing.)
 
 qwen_tui's bytecode is compiled first, as `make run` does (`python -m compileall -q qwen_tui`):
 with PYTHONDONTWRITEBYTECODE set Python never writes it, and compiling ~150 modules at every
@@ -86,12 +85,11 @@ def demo_home() -> Path:
     return get_paths().models_dir
 
 
-def fresh_home(models: Path | None) -> Path:
-    """A new QWEN_TUI_HOME for one start: nothing in it but (a link to) the models."""
+def fresh_home(models: Path) -> Path:
+    """A new QWEN_TUI_HOME for one start: nothing in it but a link to the models."""
     home = Path(tempfile.mkdtemp(prefix="qwen-tui-launch-"))
-    if models is not None:
-        (home / "data").mkdir()
-        (home / "data" / "models").symlink_to(models)
+    (home / "data").mkdir()
+    (home / "data" / "models").symlink_to(models)
     return home
 
 
@@ -112,15 +110,13 @@ def summary(times: list[float]) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=8)
-    parser.add_argument("--home", choices=("demo", "empty"), default="demo")
     parser.add_argument(
         "--no-bytecode", action="store_true", help="start qwen-tui without its compiled bytecode"
     )
     args = parser.parse_args()
     prepare_bytecode(not args.no_bytecode)
-    models = demo_home() if args.home == "demo" else None
+    models = demo_home()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    app_wanted = "Message" if args.home == "demo" else "Set up a model"
     qwen: list[float] = []
     bare: list[float] = []
     for pair in range(args.pairs):
@@ -130,11 +126,13 @@ def main() -> int:
             if which == "bare":
                 bare.append(seconds_to_show(("-c", BARE_APP), "Message", env))
             else:
-                home_env = env | {"QWEN_TUI_HOME": str(fresh_home(models))}
-                qwen.append(seconds_to_show(("-m", "qwen_tui"), app_wanted, home_env))
+                home = fresh_home(models)
+                home_env = env | {"QWEN_TUI_HOME": str(home)}
+                qwen.append(seconds_to_show(("-m", "qwen_tui"), "Message", home_env))
+                shutil.rmtree(home)
         print(f"pair {pair + 1}: qwen-tui {qwen[-1]:.2f} s, bare {bare[-1]:.2f} s", file=sys.stderr)
     result = {
-        "home": args.home,
+        "home": "demo model installed",
         "pairs": args.pairs,
         "bytecode": not args.no_bytecode,
         "size": list(SIZE),
