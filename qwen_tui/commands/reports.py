@@ -14,7 +14,6 @@ from qwen_tui.console import say
 from qwen_tui.exit_codes import EXIT_OK, CliError
 from qwen_tui.model_files import list_installed
 from qwen_tui.paths import get_paths
-from qwen_tui.setup_cli import print_catalog
 from qwen_tui.units import human_bytes
 from qwen_tui.visible_text import terminal_line, terminal_text
 
@@ -24,6 +23,8 @@ if TYPE_CHECKING:
 
 def models(args: argparse.Namespace) -> int:
     if args.available:
+        from qwen_tui.setup_cli import print_catalog  # the setup stack: only when asked
+
         print_catalog()
         return EXIT_OK
     config, paths = load_settings()

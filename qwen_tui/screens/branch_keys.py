@@ -12,7 +12,6 @@ from qwen_tui import conversation_tree as tree
 from qwen_tui.actions import default_key
 from qwen_tui.conversation import Message
 from qwen_tui.store import StoreError
-from qwen_tui.widgets.message_view import MessageView
 
 if TYPE_CHECKING:
     from qwen_tui.screens.chat_screen import ChatScreen
@@ -48,6 +47,8 @@ class BranchKeys:
 
 def focused_message(screen: ChatScreen) -> Message | None:
     """The message the user moved the focus to (tab), if any."""
+    from qwen_tui.widgets.message_view import MessageView  # loads with the first message
+
     focused = screen.focused
     return focused.message if isinstance(focused, MessageView) else None
 

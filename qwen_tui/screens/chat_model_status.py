@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from qwen_tui.messages import ContextCounted, ModelStateChanged
-from qwen_tui.screens.model_picker import ModelPicker, model_key
 from qwen_tui.visible_text import visible_text
 
 if TYPE_CHECKING:
@@ -70,6 +69,8 @@ class ModelStatus:
         self.status.context_used = message.tokens
 
     def action_switch_model(self: ChatScreen) -> None:
+        from qwen_tui.screens.model_picker import ModelPicker, model_key
+
         if self.busy():
             return
         models = self.app.available_models()

@@ -29,22 +29,18 @@ from qwen_tui.screens.chat_model_status import ModelStatus
 from qwen_tui.screens.chat_reply import ReplyOnScreen
 from qwen_tui.screens.chat_sidebar import ChatSidebar
 from qwen_tui.screens.draft_attachments import DraftAttachments
-from qwen_tui.screens.session_file_prompt import ask_export
-from qwen_tui.screens.session_questions import apply_settings, ask_settings
-from qwen_tui.screens.settings_dialog import SessionSettings
-from qwen_tui.screens.unsaved_quit import UnsavedQuit
 from qwen_tui.store import OpenSession, StoreError
 from qwen_tui.store.presets import Preset
 from qwen_tui.visible_text import copyable_text
 from qwen_tui.widgets.draft_info import DraftInfo
 from qwen_tui.widgets.message_list import MessageList
-from qwen_tui.widgets.message_view import MessageView
 from qwen_tui.widgets.prompt_input import PromptInput
 from qwen_tui.widgets.session_sidebar import SessionSidebar
 from qwen_tui.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
     from qwen_tui.app import QwenTuiApp
+    from qwen_tui.widgets.message_view import MessageView
 
 NARROW_WIDTH = 100
 """Below this width the sidebar gets narrower."""
@@ -137,7 +133,7 @@ class ChatScreen(BranchKeys, ChatSidebar, ModelStatus, ReplyOnScreen, Screen[Non
         if piped := self.app.take_piped():  # `some-command | qwen-tui`
             self.attaching.add(piped)
         self.set_interval(RAM_REFRESH_S, self._refresh_ram)
-        self._refresh_ram()
+        self.call_after_refresh(self._refresh_ram)  # psutil loads after the first frame
         self.chat.sessions_changed()  # the folder as it is now; later changes refresh the list
         self.set_interval(SESSIONS_WATCH_S, self._watch_sessions_folder)
         self.prompt.focus()
@@ -263,6 +259,8 @@ class ChatScreen(BranchKeys, ChatSidebar, ModelStatus, ReplyOnScreen, Screen[Non
     def ready_to_quit(self) -> bool:
         """Stop the reply and save; True when nothing would be lost by quitting now.
         Otherwise ask what to do with the unsaved session (the answer may quit the app)."""
+        from qwen_tui.screens.unsaved_quit import UnsavedQuit
+
         self.stop_and_save()
         return UnsavedQuit(self).ready()
 
@@ -286,15 +284,22 @@ class ChatScreen(BranchKeys, ChatSidebar, ModelStatus, ReplyOnScreen, Screen[Non
         prompt.border_title = hint if message else None
 
     def action_settings(self) -> None:
+        from qwen_tui.screens.session_questions import ask_settings
+
         ask_settings(self, self.session)
 
     def use_preset(self, preset: Preset) -> None:
         """The preset's system prompt and sampling settings become this session's."""
+        from qwen_tui.screens.session_questions import apply_settings
+        from qwen_tui.screens.settings_dialog import SessionSettings
+
         notice = f"Preset {preset.name!r} in use: saved with this session."
         result = SessionSettings(preset.system_prompt, preset.settings)
         apply_settings(self, self.session, result, notice)
 
     def action_copy(self) -> None:
+        from qwen_tui.widgets.message_view import MessageView
+
         focused = self.focused
         if isinstance(focused, MessageView):
             text = focused.message.content
@@ -310,4 +315,6 @@ class ChatScreen(BranchKeys, ChatSidebar, ModelStatus, ReplyOnScreen, Screen[Non
         self.notify(f"Copied {len(text)} characters to the clipboard{note}.")
 
     def action_export(self) -> None:
+        from qwen_tui.screens.session_file_prompt import ask_export
+
         ask_export(self, self.session)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from qwen_tui.messages import SessionsListed
-from qwen_tui.screens.session_questions import ask_delete, ask_rename
 from qwen_tui.store import StoreError
 from qwen_tui.widgets.session_sidebar import SessionSidebar
 
@@ -93,9 +92,13 @@ class ChatSidebar:
     def on_session_sidebar_rename_requested(
         self: ChatScreen, message: SessionSidebar.RenameRequested
     ) -> None:
+        from qwen_tui.screens.session_questions import ask_rename
+
         ask_rename(self, message.summary)
 
     def on_session_sidebar_delete_requested(
         self: ChatScreen, message: SessionSidebar.DeleteRequested
     ) -> None:
+        from qwen_tui.screens.session_questions import ask_delete
+
         ask_delete(self, message.summary)

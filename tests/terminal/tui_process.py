@@ -10,6 +10,7 @@ send SIGHUP.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import select
@@ -235,7 +236,9 @@ class TuiProcess:
     def _stop_reader(self) -> None:
         if self._wake_write >= 0:
             if self._reader.is_alive():
-                os.write(self._wake_write, b"x")
+                # The reader may end (EIO) and close its end right after the check.
+                with contextlib.suppress(BrokenPipeError):
+                    os.write(self._wake_write, b"x")
                 self._reader.join(5)
             os.close(self._wake_write)
             self._wake_write = -1
