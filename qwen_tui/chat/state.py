@@ -2,7 +2,8 @@
 
 The chat screen draws what this module decides: which session is shown and whether it may be
 written, when it is saved (before a reply, while it streams, at its end, after a failure), which
-messages an edit or a regenerate replaces, and the reply being streamed. Store failures come
+messages an edit or a regenerate replaces, the reply being streamed, and a reply edited in place
+or continued from where its text ends. Store failures come
 back as `StoreError` (or in `Taken.save_error`); the screen tells the user.
 """
 
@@ -25,6 +26,7 @@ from qwen_tui.store import (
     StoreError,
 )
 from qwen_tui.store.presets import Presets, new_session
+from qwen_tui.well_formed import well_formed
 
 log = logging.getLogger(__name__)
 
@@ -268,9 +270,52 @@ class ChatState:
         conversation = self.session.chat_messages()  # before the reply joins the session
         reply = Message("assistant", "", incomplete=True)
         self.session.messages.append(reply)
+        self._stream_into(reply, model_name, context_used)
+        return conversation
+
+    def reply_to_continue(self) -> Message | None:
+        """What continue adds to: the last message when it is a reply (stopped, cut short
+        or edited); none while a reply streams. An earlier reply can be edited, but only
+        the last one goes on: the turns after it were written after its old text."""
+        messages = self.session.messages
+        if self.generating or not messages or messages[-1].role != "assistant":
+            return None
+        return messages[-1]
+
+    def continue_reply(self, model_name: str, context_used: int | None) -> list[Message]:
+        """Stream more of the last reply into it; the conversation to send, which ends
+        with that reply as it stands now (the engine continues it exactly there). Its new
+        text is appended; its stats become this generation's (prompt + generated is then
+        the context used, as for any reply)."""
+        reply = self.reply_to_continue()
+        if reply is None:
+            raise ValueError("there is no reply to continue")
+        conversation = self.session.chat_messages()
+        # A copy: the reply grows while the engine reads the conversation in its thread.
+        conversation[-1] = Message("assistant", reply.content, created=reply.created)
+        reply.incomplete = True
+        self._stream_into(reply, model_name, context_used)
+        return conversation
+
+    def _stream_into(self, reply: Message, model_name: str, context_used: int | None) -> None:
         self.session.model = model_name  # also in partial saves and a stop by a signal
         self.streaming = ReplyStream(reply, context_before=context_used)
-        return conversation
+
+    def replace_reply(self, message: Message, text: str) -> None:
+        """The one way an edited reply is saved: `message` (an assistant message of this
+        session, not the one streaming) gets `text`. Unchanged if saving fails (raises
+        StoreError)."""
+        if message.role != "assistant" or message not in self.session.messages:
+            raise ValueError("only a reply of the session shown can be edited")
+        if message is self.reply:
+            raise ValueError("a reply cannot be edited while it is being generated")
+        old = (message.content, self.session.updated)
+        message.content, self.session.updated = well_formed(text), time.time()
+        try:
+            self.save(self.session)
+        except StoreError:
+            message.content, self.session.updated = old
+            raise
 
     def take(self, streaming: ReplyStream, now: float) -> Taken | None:
         """Move the waiting pieces into the reply; save it at the first piece and then every
