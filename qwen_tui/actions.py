@@ -45,6 +45,19 @@ ACTIONS: tuple[Action, ...] = (
     Action("session.export", "ctrl+e", "Export this session as a Markdown file", "chat"),
     Action("message.copy", "ctrl+y", "Copy the last answer (or the focused message)", "chat"),
     Action(
+        "message.edit",
+        "ctrl+t",
+        "Edit an answer in place (the focused one, else the last); only the last one can "
+        "then be continued",
+        "chat",
+    ),
+    Action(
+        "generation.continue",
+        "ctrl+g",
+        "Continue the last answer from the end of its text (after a stop or an edit)",
+        "chat",
+    ),
+    Action(
         "model.switch",
         "ctrl+o",
         "Switch to another model (installed or a [[remotes]] server)",

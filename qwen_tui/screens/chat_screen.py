@@ -32,6 +32,7 @@ from qwen_tui.messages import (
 )
 from qwen_tui.screens.draft_attachments import DraftAttachments
 from qwen_tui.screens.model_picker import ModelPicker, model_key
+from qwen_tui.screens.reply_editing import can_continue, edit_reply
 from qwen_tui.screens.session_file_prompt import ask_export
 from qwen_tui.screens.session_questions import apply_settings, ask_delete, ask_rename, ask_settings
 from qwen_tui.screens.settings_dialog import SessionSettings
@@ -75,6 +76,8 @@ class ChatScreen(Screen[None]):
         Binding("ctrl+e", "export", "Export", id="session.export", priority=True),
         Binding("ctrl+y", "copy", "Copy answer", id="message.copy", priority=True),
         Binding("ctrl+o", "switch_model", "Model", id="model.switch", priority=True),
+        Binding("ctrl+t", "edit_reply", "Edit answer", id="message.edit", priority=True),
+        Binding("ctrl+g", "continue_reply", "Continue", id="generation.continue", priority=True),
     ]
 
     app: QwenTuiApp
@@ -359,14 +362,17 @@ class ChatScreen(Screen[None]):
             return
         await self._start_reply()
 
-    async def _start_reply(self) -> None:
+    async def _start_reply(self, continuing: bool = False) -> None:
+        """Stream a new reply, or (`continuing`) more of the last one into its own view."""
         engine = self.app.engine
         assert engine is not None
         self._clear_pending()
-        conversation = self.chat.start_reply(engine.info.name, self.status.context_used)
+        start = self.chat.continue_reply if continuing else self.chat.start_reply
+        conversation = start(engine.info.name, self.status.context_used)
         streaming = self.chat.streaming
         assert streaming is not None
-        self._reply_view = view = await self.messages_view.add(streaming.message)
+        view = self.messages_view.view_for(streaming.message) if continuing else None
+        self._reply_view = view = view or await self.messages_view.add(streaming.message)
         view.start_streaming()
         self.messages_view.follow()
         self.status.state = "generating"
@@ -535,6 +541,13 @@ class ChatScreen(Screen[None]):
         if (dropped := self.chat.drop_last_answer()) is not None:
             await self.messages_view.remove_message(dropped)
         await self._answer()
+
+    def action_edit_reply(self) -> None:
+        edit_reply(self, then_continue=self.action_continue_reply)
+
+    async def action_continue_reply(self) -> None:
+        if can_continue(self):  # (else it said why not)
+            await self._start_reply(continuing=True)
 
     def on_prompt_input_edit_last_requested(self) -> None:
         last_user = self.chat.last_user_message()
