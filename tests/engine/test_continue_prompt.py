@@ -24,9 +24,9 @@ from qwen_tui.engine.prompt import (
     prompt_ids,
 )
 from tests.fixtures.qwen_v1_real import (
-    QWEN_V1_CODE,
     QWEN_V1_SKIP_REASON,
     qwen_v1_code_available,
+    rebuilt_tokenizer,
     reference_module,
     reference_tokenizer,
 )
@@ -68,19 +68,8 @@ qwen_v1 = pytest.mark.skipif(not qwen_v1_code_available(), reason=QWEN_V1_SKIP_R
 def qwen_formats(tmp_path_factory: pytest.TempPathFactory):
     """make_context, and the formats for Qwen's own tokenizer and for ours as the engine
     loads it for a converted model."""
-    from transformers import AutoTokenizer
-
-    from qwen_tui.model_setup.qwen_tiktoken import QWEN_V1_SPECIAL_TOKENS, build_qwen2_tokenizer
-
     reference = reference_tokenizer()
-    folder = tmp_path_factory.mktemp("qwen-v1-tokenizer")
-    build_qwen2_tokenizer(
-        QWEN_V1_CODE / "qwen.tiktoken",
-        folder,
-        special_tokens=QWEN_V1_SPECIAL_TOKENS,
-        model_max_length=8192,
-    )
-    ours = AutoTokenizer.from_pretrained(str(folder))
+    ours = rebuilt_tokenizer(tmp_path_factory.mktemp("qwen-v1-tokenizer"))
     make_context = reference_module("qwen_generation_utils").make_context
     return reference, make_context, [format_for(reference), format_for(ours, QWEN_V1_CHAT_FORMAT)]
 
