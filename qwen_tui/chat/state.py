@@ -290,6 +290,10 @@ class ChatState:
         reply = self.reply_to_continue()
         if reply is None:
             raise ValueError("there is no reply to continue")
+        # Tokenizers attach a space to the word after it: a prompt ending in a lone space
+        # token asks for text the model has rarely seen (a stop keeps "... a "). The reply
+        # goes on without its trailing spaces (invisible in Markdown anyway).
+        reply.content = reply.content.rstrip(" ")
         conversation = self.session.chat_messages()
         # A copy: the reply grows while the engine reads the conversation in its thread.
         conversation[-1] = Message("assistant", reply.content, created=reply.created)

@@ -509,8 +509,9 @@ def test_a_stopped_continuation_keeps_the_text_and_what_came(
 ) -> None:
     engine = tiny_engine("qwen2")
     chat.session.settings = GenerationSettings(temperature=0.0, max_new_tokens=200)
-    [_prompt, reply] = answered(chat, ("go on", "One, two,"))
-    continue_with(engine, chat, pieces=2)
+    [_prompt, reply] = answered(chat, ("go on", "One, two, "))  # as a stop may keep it
+    conversation = continue_with(engine, chat, pieces=2)
+    assert conversation[-1].content == "One, two,", "no prompt ends in a lone space token"
     saved = on_disk(store, chat.session)["messages"][-1]
     assert saved["content"] == reply.content and reply.content.startswith("One, two,")
     assert len(reply.content) > len("One, two,")
