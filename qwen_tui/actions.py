@@ -46,7 +46,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("message.copy", "ctrl+y", "Copy the last answer (or the focused message)", "chat"),
     Action(
         "message.edit",
-        "ctrl+t",
+        "f4",
         "Edit an answer in place (the focused one, else the last); only the last one can "
         "then be continued",
         "chat",

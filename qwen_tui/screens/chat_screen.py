@@ -76,7 +76,7 @@ class ChatScreen(Screen[None]):
         Binding("ctrl+e", "export", "Export", id="session.export", priority=True),
         Binding("ctrl+y", "copy", "Copy answer", id="message.copy", priority=True),
         Binding("ctrl+o", "switch_model", "Model", id="model.switch", priority=True),
-        Binding("ctrl+t", "edit_reply", "Edit answer", id="message.edit", priority=True),
+        Binding("f4", "edit_reply", "Edit answer", id="message.edit", priority=True),
         Binding("ctrl+g", "continue_reply", "Continue", id="generation.continue", priority=True),
     ]
 

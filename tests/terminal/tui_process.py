@@ -50,6 +50,7 @@ KEYS: dict[str, bytes] = {
     "end": b"\x1b[F",
     "f1": b"\x1bOP",
     "f2": b"\x1bOQ",
+    "f4": b"\x1bOS",
     "space": b" ",
 }
 """Named keys as xterm sends them; `ctrl+<letter>` is computed (ctrl+j is LF, ctrl+q DC1)."""

@@ -20,8 +20,8 @@ async def answered(app, pilot, prompt: str = "hello") -> None:
 
 
 async def edit_to(app, pilot, text: str, *keys: str) -> ReplyEditor:
-    """Open the editor (ctrl+t), replace the text, press `keys` (ctrl+s by default)."""
-    await pilot.press("ctrl+t")
+    """Open the editor (f4), replace the text, press `keys` (ctrl+s by default)."""
+    await pilot.press("f4")
     await wait_for(pilot, lambda: isinstance(app.screen, ReplyEditor) and app.screen.drawn)
     editor = app.screen
     editor.query_one(ReplyText).load_text(text)
@@ -39,7 +39,7 @@ async def test_the_editor_saves_the_answer_in_place(make_app):
         # The focused answer is the one edited; any answer can be.
         first_answer = views(app)[1]
         first_answer.focus()
-        await pilot.press("ctrl+t")
+        await pilot.press("f4")
         await wait_for(pilot, lambda: isinstance(app.screen, ReplyEditor) and app.screen.drawn)
         text = app.screen.query_one(ReplyText)
         assert text.text == "First answer." and text.has_focus
