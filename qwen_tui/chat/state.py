@@ -298,6 +298,7 @@ class ChatState:
         # A copy: the reply grows while the engine reads the conversation in its thread.
         conversation[-1] = Message("assistant", reply.content, created=reply.created)
         reply.incomplete = True
+        reply.stats = None  # the last generation's numbers are not this one's (nor "stopped")
         self._stream_into(reply, model_name, context_used)
         return conversation
 

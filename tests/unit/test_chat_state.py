@@ -462,6 +462,14 @@ def test_only_the_last_reply_continues_and_not_while_one_streams(chat: ChatState
     assert chat.reply_to_continue() is None
 
 
+def test_a_continued_reply_drops_the_numbers_of_its_last_generation(chat: ChatState) -> None:
+    [_prompt, reply] = answered(chat, ("q", "cut short"))
+    reply.stats = GenerationStats(generated_tokens=2, stop_reason=StopReason.STOPPED)
+    chat.continue_reply("tiny", None)
+    assert reply.stats is None and reply.incomplete and not reply.stopped
+    assert chat.reply is reply
+
+
 def continue_with(engine: Engine, chat: ChatState, pieces: int | None = None) -> list[Message]:
     """Continue the last reply through `engine` as the worker and the UI do; stop after
     `pieces` pieces if given. The conversation the engine was asked to continue."""
