@@ -27,7 +27,30 @@ class Action:
 ACTIONS: tuple[Action, ...] = (
     Action("app.quit", "ctrl+q", "Quit (asks first if something could not be saved)", "app"),
     Action("session.new", "ctrl+n", "Start a new session", "chat"),
-    Action("session.regenerate", "ctrl+r", "Regenerate the last answer", "chat"),
+    Action(
+        "session.regenerate",
+        "ctrl+r",
+        "Regenerate the last answer (the old one stays: switch back with the branch keys)",
+        "chat",
+    ),
+    Action(
+        "branch.previous",
+        "f8,alt+left",
+        "Show the previous reply or edit (‹ 2/3 ›) of the focused or last message that has some",
+        "chat",
+    ),
+    Action(
+        "branch.next",
+        "f9,alt+right",
+        "Show the next reply or edit (‹ 2/3 ›) of the focused or last message that has some",
+        "chat",
+    ),
+    Action(
+        "session.fork",
+        "f4",
+        "Fork: a new session holding the conversation up to the focused (or last) message",
+        "chat",
+    ),
     Action("sidebar.toggle", "ctrl+b", "Show or hide the sessions sidebar", "chat"),
     Action(
         "generation.stop",
@@ -46,9 +69,9 @@ ACTIONS: tuple[Action, ...] = (
     Action("message.copy", "ctrl+y", "Copy the last answer (or the focused message)", "chat"),
     Action(
         "message.edit",
-        "f4",
-        "Edit an answer in place (the focused one, else the last); only the last one can "
-        "then be continued",
+        "f5",
+        "Edit an answer (the focused one, else the last): the old text, and the turns "
+        "after it, stay as a branch; the edited answer is the last, ready to continue",
         "chat",
     ),
     Action(

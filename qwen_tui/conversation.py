@@ -160,6 +160,13 @@ class GenerationStats:
         return cls(**values)
 
 
+def new_message_id() -> str:
+    """Random, so ids made by two processes (or a fork) never need renumbering."""
+    import secrets
+
+    return secrets.token_hex(4)
+
+
 @dataclass
 class Message:
     role: Role
@@ -172,6 +179,11 @@ class Message:
     attachments: tuple[Attachment, ...] = ()
     """Files and command output the user attached (user messages only); the model reads
     them after `content` (`for_model`)."""
+    id: str = field(default_factory=new_message_id, compare=False)
+    """Names the message within its session: what branches point at."""
+    parent: str | None = field(default=None, compare=False)
+    """The id of the message this one answers or follows, kept for messages off the active
+    path (`Session.branches`); on the path the message before it is its parent."""
 
     def __post_init__(self) -> None:
         self.content = well_formed(self.content)
@@ -215,6 +227,12 @@ class Session:
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     settings: GenerationSettings = field(default_factory=GenerationSettings)
     messages: list[Message] = field(default_factory=list)
+    """The active path: the conversation shown, sent to the model and exported."""
+    branches: list[Message] = field(default_factory=list)
+    """Every other message (earlier replies, edited prompts and what followed them), each
+    with its `parent`, in the order they left the active path (`conversation_tree`)."""
+    forked_from: str = ""
+    """The id of the session this one was forked from ("" if none)."""
 
     def __post_init__(self) -> None:
         self.title = well_formed(self.title)

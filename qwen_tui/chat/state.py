@@ -2,8 +2,8 @@
 
 The chat screen draws what this module decides: which session is shown and whether it may be
 written, when it is saved (before a reply, while it streams, at its end, after a failure), which
-messages an edit or a regenerate replaces, the reply being streamed, and a reply edited in place
-or continued from where its text ends. Store failures come
+messages an edit or a regenerate replaces, the reply being streamed, and a reply edited (a
+sibling of the old text) or continued from where its text ends. Store failures come
 back as `StoreError` (or in `Taken.save_error`); the screen tells the user.
 """
 
@@ -14,6 +14,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from qwen_tui import conversation_tree as tree
 from qwen_tui.attachment import Attachment
 from qwen_tui.chat.reply import ReplyStream
 from qwen_tui.config import Config
@@ -26,7 +27,6 @@ from qwen_tui.store import (
     StoreError,
 )
 from qwen_tui.store.presets import Presets, new_session
-from qwen_tui.well_formed import well_formed
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +50,21 @@ class Sent:
 
     message: Message
     replaced: list[Message]
-    """The edited message and what followed it: they left the session."""
+    """The edited message and what followed it: they left the active path (kept as a
+    branch beside the new prompt)."""
     settled: list[Message]
     """Replies an earlier process left interrupted, now marked stopped."""
+
+
+@dataclass
+class Switched:
+    """The active path took another branch at `index`: the screen redraws from there."""
+
+    index: int
+    left: list[Message]
+    """What was shown from `index` on: now a branch."""
+    joined: list[Message]
+    """What is shown from `index` on now."""
 
 
 @dataclass
@@ -94,6 +106,9 @@ class ChatState:
     unsaved: Session | None = None
     """A session whose conversation failed to save (and has not been saved since)."""
     unsaved_error: str = ""
+    walked: Message | None = None
+    """The message the user last switched to: the next switch acts on its siblings again,
+    even if the branch it brought in has deeper ones."""
     sessions_stamp: int | None = field(default=None, repr=False)
     """The sessions folder's mtime when last checked (see sessions_changed)."""
 
@@ -119,6 +134,7 @@ class ChatState:
             self.opened = opened
         self.pending = None
         self.editing = None
+        self.walked = None
 
     def close(self) -> None:
         self.opened.close()
@@ -216,25 +232,23 @@ class ChatState:
         what followed it) and save.
         If saving fails the session is as before and StoreError is raised: the prompt box
         still holds the text, so nothing typed is lost."""
-        kept, title = list(self.session.messages), self.session.title
+        kept = list(self.session.messages), list(self.session.branches), self.session.title
         replaced = self._drop_edited()
         settled = self.opened.settle_interrupted()  # a new turn ends them for good
         message = self.session.add("user", text, attachments)
         try:
             self.save(self.session)
         except StoreError:
-            self.session.messages, self.session.title = kept, title
+            self.session.messages, self.session.branches, self.session.title = kept
             raise
-        self.editing = None
+        self.editing = self.walked = None
         return Sent(message, replaced, settled)
 
     def _drop_edited(self) -> list[Message]:
-        if self.editing is None or self.editing not in self.session.messages:
+        """The edited prompt and its answers become a branch beside the new prompt."""
+        if self.editing is None or not any(m is self.editing for m in self.session.messages):
             return []
-        index = self.session.messages.index(self.editing)
-        removed = self.session.messages[index:]
-        del self.session.messages[index:]
-        return removed
+        return tree.leave_path(self.session, self.editing)
 
     def last_user_message(self) -> Message | None:
         """What editing starts from: the last prompt (none while a reply streams)."""
@@ -250,9 +264,77 @@ class ChatState:
         )
 
     def drop_last_answer(self) -> Message | None:
-        """Regenerating replaces the last answer (none when the prompt has no answer yet)."""
+        """Regenerating sets the last answer aside (none when the prompt has no answer yet):
+        it stays a sibling of the new one."""
         messages = self.session.messages
-        return messages.pop() if messages and messages[-1].role == "assistant" else None
+        if not messages or messages[-1].role != "assistant":
+            return None
+        self.walked = None
+        return tree.leave_path(self.session, messages[-1])[0]
+
+    # ------------------------------------------------------------ branches
+
+    def add_sibling(self, of: Message, replacement: Message) -> list[Message]:
+        """`replacement` takes the place of `of` (on the active path); `of` and what
+        followed it stay as a branch beside it. Saved; returns what left the path. On a
+        failed save the session is as before and StoreError is raised."""
+        kept = list(self.session.messages), list(self.session.branches)
+        left = tree.leave_path(self.session, of)
+        self.session.messages.append(replacement)
+        self.session.updated = time.time()
+        try:
+            self.save(self.session)
+        except StoreError:
+            self.session.messages, self.session.branches = kept
+            raise
+        return left
+
+    def branch_target(self, focused: Message | None = None) -> Message | None:
+        """The message whose siblings a switch walks: the focused one, else the one last
+        switched to, else the last one on the active path that has siblings."""
+        session = self.session
+        parents = {m.parent for m in session.branches}
+        with_siblings = [
+            m
+            for i, m in enumerate(session.messages)
+            if (session.messages[i - 1].id if i else None) in parents
+        ]
+        for candidate in (focused, self.walked):
+            if any(m is candidate for m in with_siblings):
+                return candidate
+        return with_siblings[-1] if with_siblings else None
+
+    def switch_sibling(self, message: Message, step: int) -> Switched | None:
+        """Show the sibling `step` places from `message` (on the active path) and the
+        branch under it; saved, so `ask --session` and the next start continue it. None
+        when there is no sibling that far. On a failed save nothing changes (raises)."""
+        group = tree.siblings(self.session, message)
+        place = next(i for i, m in enumerate(group) if m is message) + step
+        if not 0 <= place < len(group) or step == 0:
+            return None
+        index = tree.path_index(self.session, message)
+        left, joined = tree.switch_to(self.session, group[place])
+        try:
+            self.save(self.session)
+        except StoreError:
+            tree.switch_to(self.session, message)
+            raise
+        self.walked = group[place]
+        if any(m is self.editing for m in left):
+            self.editing = None  # its turn is not shown now: the text is sent as a new one
+        return Switched(index, left, joined)
+
+    def fork_at(self, message: Message) -> OpenSession:
+        """A new session holding the active path up to `message`, saved and locked, to be
+        shown next. Raises StoreError (nothing is left behind then)."""
+        forked = tree.fork(self.session, message, Session())
+        opened = self.store.open_new(forked)
+        try:
+            self.store.save(forked)
+        except StoreError:
+            opened.close()
+            raise
+        return opened
 
     def wait_for_model(self) -> Message:
         """The last prompt is answered once the model has loaded."""
@@ -275,8 +357,7 @@ class ChatState:
 
     def reply_to_continue(self) -> Message | None:
         """What continue adds to: the last message when it is a reply (stopped, cut short
-        or edited); none while a reply streams. An earlier reply can be edited, but only
-        the last one goes on: the turns after it were written after its old text."""
+        or edited: an edited reply is the last one); none while a reply streams."""
         messages = self.session.messages
         if self.generating or not messages or messages[-1].role != "assistant":
             return None
@@ -306,21 +387,20 @@ class ChatState:
         self.session.model = model_name  # also in partial saves and a stop by a signal
         self.streaming = ReplyStream(reply, context_before=context_used)
 
-    def replace_reply(self, message: Message, text: str) -> None:
-        """The one way an edited reply is saved: `message` (an assistant message of this
-        session, not the one streaming) gets `text`. Unchanged if saving fails (raises
-        StoreError)."""
-        if message.role != "assistant" or message not in self.session.messages:
+    def replace_reply(self, message: Message, text: str) -> Message:
+        """The one way an edited reply is saved: a reply with `text` takes the place of
+        `message` (an answer on the active path, not the one streaming), which stays as a
+        sibling branch with the turns that followed it (they answered its old text): the
+        edited reply is then the last one, the one continue goes on from. Returns it. On a
+        failed save the session is as before and StoreError is raised."""
+        if message.role != "assistant" or not any(m is message for m in self.session.messages):
             raise ValueError("only a reply of the session shown can be edited")
         if message is self.reply:
             raise ValueError("a reply cannot be edited while it is being generated")
-        old = (message.content, self.session.updated)
-        message.content, self.session.updated = well_formed(text), time.time()
-        try:
-            self.save(self.session)
-        except StoreError:
-            message.content, self.session.updated = old
-            raise
+        edited = Message("assistant", text)
+        self.add_sibling(message, edited)
+        self.walked = None
+        return edited
 
     def take(self, streaming: ReplyStream, now: float) -> Taken | None:
         """Move the waiting pieces into the reply; save it at the first piece and then every

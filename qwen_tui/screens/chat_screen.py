@@ -30,6 +30,7 @@ from qwen_tui.messages import (
     SessionsListed,
     TokenReceived,
 )
+from qwen_tui.screens.branch_keys import BRANCH_BINDINGS, BranchKeys
 from qwen_tui.screens.draft_attachments import DraftAttachments
 from qwen_tui.screens.model_picker import ModelPicker, model_key
 from qwen_tui.screens.reply_editing import can_continue, edit_reply
@@ -63,7 +64,7 @@ message per piece keeps the UI and the worker passing the GIL back and forth, wh
 fast server to ~1,000 pieces a second and kept the UI busy all along."""
 
 
-class ChatScreen(Screen[None]):
+class ChatScreen(BranchKeys, Screen[None]):
     """One session at a time; the app's only permanent screen."""
 
     # Priority so the prompt box's own ctrl+y (redo) / ctrl+e (end of line) do not win.
@@ -76,8 +77,9 @@ class ChatScreen(Screen[None]):
         Binding("ctrl+e", "export", "Export", id="session.export", priority=True),
         Binding("ctrl+y", "copy", "Copy answer", id="message.copy", priority=True),
         Binding("ctrl+o", "switch_model", "Model", id="model.switch", priority=True),
-        Binding("f4", "edit_reply", "Edit answer", id="message.edit", priority=True),
+        Binding("f5", "edit_reply", "Edit answer", id="message.edit", priority=True),
         Binding("ctrl+g", "continue_reply", "Continue", id="generation.continue", priority=True),
+        *BRANCH_BINDINGS,
     ]
 
     app: QwenTuiApp

@@ -1,7 +1,9 @@
-"""Editing an answer in place and continuing the last one: the chat screen's side of it.
+"""Editing an answer (the old text kept as a branch) and continuing the last one: the chat
+screen's side of it.
 
-The rules are ChatState's (`replace_reply`, `reply_to_continue`, `continue_reply`); this
-module asks with the editor dialog, says why something cannot be done, and redraws.
+The rules are ChatState's (`replace_reply`: the old text stays as a sibling branch;
+`reply_to_continue`, `continue_reply`); this module asks with the editor dialog, says why
+something cannot be done, and redraws.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
+from qwen_tui import conversation_tree as tree
 from qwen_tui.conversation import Message
 from qwen_tui.engine.base import CONTINUE_NEEDS_LOCAL
 from qwen_tui.screens.reply_editor import EditedReply, ReplyEditor
@@ -37,7 +40,7 @@ def edit_reply(screen: ChatScreen, then_continue: Callable[[], Awaitable[None]])
     if message is None:
         screen.notify("No answer to edit yet.")
         return
-    last = message is screen.chat.reply_to_continue()
+    later = len(screen.session.messages) - 1 - tree.path_index(screen.session, message)
 
     async def edited(result: EditedReply | None) -> None:
         screen.prompt.focus()
@@ -50,7 +53,7 @@ def edit_reply(screen: ChatScreen, then_continue: Callable[[], Awaitable[None]])
         if result.then_continue:
             await then_continue()
 
-    screen.app.push_screen(ReplyEditor(message.content, can_continue=last), edited)
+    screen.app.push_screen(ReplyEditor(message.content, later_messages=later), edited)
 
 
 async def _save(screen: ChatScreen, message: Message, text: str) -> bool:
@@ -58,10 +61,11 @@ async def _save(screen: ChatScreen, message: Message, text: str) -> bool:
     save = partial(screen.chat.replace_reply, message, text)
     if not screen.save_with(session, save, "Could not save the edited answer"):
         return False
-    view = screen.messages_view.view_for(message)
-    if view is not None:
-        await view.finish()  # the whole text drawn again
+    # The old text became a branch (with the turns after it): the path below is redrawn,
+    # `‹ 2/2 ›` included, as a branch switch does.
+    await screen.messages_view.show_session(screen.session)
     screen.app.count_context(screen)
+    screen.refresh_sessions()
     return True
 
 

@@ -1,4 +1,5 @@
-"""Edits an answer's Markdown text; saved in place, and the last answer can go on from there."""
+"""Edits an answer's Markdown text; the old text stays as a branch, and the model can go on
+from the end of the new one."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ class EditedReply:
 
     text: str
     then_continue: bool = False
-    """Also generate more of it, from the end of the text (the last answer only)."""
+    """Also generate more of it, from the end of the text."""
 
 
 class ReplyText(KeysInOrder, TextArea):
@@ -43,24 +44,28 @@ class ReplyEditor(KeySafeModal[EditedReply | None]):
         Binding("ctrl+s", "save", "Save", show=False, priority=True),
     ]
 
-    def __init__(self, text: str, *, can_continue: bool) -> None:
+    def __init__(self, text: str, *, later_messages: int = 0) -> None:
+        """`later_messages`: how many messages follow this answer (they go with its old
+        text into a branch when it is saved)."""
         super().__init__()
         # Model output may hold escape sequences: shown (and saved, if edited) as pictures.
         self._text = visible_text(text)
-        self._can_continue = can_continue
+        self._later = later_messages
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box", id="reply-editor-box"):
             yield Static("Edit the answer", classes="dialog-title")
             yield ReplyText(self._text, id="reply-text", soft_wrap=True, compact=True)
-            hint = "ctrl+s saves, escape cancels"
-            if self._can_continue:
-                hint += "; the model can go on from the end of the text"
+            hint = "ctrl+s saves (the old text stays as a branch), escape cancels"
+            if self._later:
+                hint += (
+                    f". The {self._later} message{'s' * (self._later != 1)} after this "
+                    "answer go with its old text: this one becomes the last"
+                )
             yield Static(hint, classes="dialog-hint", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Save", variant="primary", id="save", compact=True)
-                if self._can_continue:
-                    yield Button("Save and continue", id="save-continue", compact=True)
+                yield Button("Save and continue", id="save-continue", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
 
     def on_mount(self) -> None:

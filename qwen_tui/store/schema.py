@@ -1,6 +1,6 @@
-"""Session <-> JSON: the on-disk layout, its version, strict validation and migrations.
+"""Session <-> JSON: the on-disk layout, its versions, strict validation and migrations.
 
-The layout (schema_version 1)::
+The flat layout (schema_version 1)::
 
     {"schema_version": 1, "id": str, "title": str, "created": float, "updated": float,
      "model": str, "system_prompt": str, "settings": {GenerationSettings fields},
@@ -14,6 +14,21 @@ The layout (schema_version 1)::
 written when a message has some, so sessions without attachments stay byte-for-byte what
 older releases wrote. (An older release reading a session with attachments loads it
 without them.)
+
+The tree layout (schema_version 2) is version 1 plus::
+
+    "messages": [{"id": str, "parent": str | null, ...}],   the active path, in order
+    "branches": [{"id": str, "parent": str | null, ...}],   every other message
+    "forked_from": str                                        a session id, or ""
+
+Each message names its parent; the active path's first message has none and each next one
+names the one before it. "branches" holds the other replies and earlier edits in the order
+they left the active path (`conversation_tree`). Version 1 files read as a tree with one
+path (migration 1 -> 2 numbers their messages). A session with no branches and no fork
+origin is still written in version 1's layout: byte for byte what earlier releases wrote,
+so they keep reading it. Only a session with branches (or forked from another) is written
+as version 2, which a release knowing version 1 only refuses ("upgrade qwen-tui to open
+it") rather than loading it without its branches.
 
 Reading is strict about types (a ValueError names the bad field) and lenient about extra
 keys, so a file written by a later release of the same schema version still loads.
@@ -34,12 +49,38 @@ from qwen_tui.attachment import KINDS, Attachment
 from qwen_tui.conversation import GenerationSettings, GenerationStats, Message, Session
 from qwen_tui.typed_fields import Mismatch, checked, field_types, type_words
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""The newest layout this release reads and writes: the tree."""
+TREE_VERSION = 2
+"""The version that added branches (`written_version`)."""
+FLAT_VERSION = 1
+"""The layout sessions without branches are written in (see the module's docstring)."""
 ROLES = ("system", "user", "assistant")
 
+
+class NewerSchemaError(ValueError):
+    """The file was written by a newer qwen-tui: not damage, so it is left where it is."""
+
+
 Migration = Callable[[dict[str, Any]], dict[str, Any]]
-MIGRATIONS: dict[int, Migration] = {}
-"""Step N turns a version-N dict into a version-N+1 dict. Version 1 is the first: none yet."""
+
+
+def _tree_from_flat(data: dict[str, Any]) -> dict[str, Any]:
+    """1 -> 2: the flat list becomes the active path of a tree without branches."""
+    messages = data.get("messages")
+    if isinstance(messages, list):
+        numbered, parent = [], None
+        for number, message in enumerate(messages, 1):
+            if isinstance(message, dict):  # anything else is reported by the validation
+                message = {**message, "id": f"m{number}", "parent": parent}
+                parent = message["id"]
+            numbered.append(message)
+        data = {**data, "messages": numbered}
+    return {**data, "branches": [], "forked_from": ""}
+
+
+MIGRATIONS: dict[int, Migration] = {1: _tree_from_flat}
+"""Step N turns a version-N dict into a version-N+1 dict."""
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 LATEST_TIME = 253402300799.0
@@ -58,6 +99,8 @@ class SessionSummary:
     message_count: int
     model: str
     path: Path
+    forked_from: str = ""
+    """The id of the session this one was forked from ("" if none)."""
     incomplete: bool = False
     """A reply in it is marked incomplete: being written now, or interrupted if nobody
     holds the session (`SessionStore.holder()`)."""
@@ -66,9 +109,38 @@ class SessionSummary:
 # ---------------------------------------------------------------- writing
 
 
+def written_version(session: Session) -> int:
+    """The layout `session` is written in: the flat one while the tree is the newest layout
+    and the session does not need it (no branches, not a fork); else the newest. A later
+    version that changes anything else is written for every session."""
+    flat = SCHEMA_VERSION == TREE_VERSION and not (session.branches or session.forked_from)
+    return FLAT_VERSION if flat else SCHEMA_VERSION
+
+
 def session_to_dict(session: Session) -> dict[str, Any]:
+    version = written_version(session)
+    if version == FLAT_VERSION:
+        return _flat_dict(session)
+    path = [
+        _tree_node(m, session.messages[i - 1].id if i else None)
+        for i, m in enumerate(session.messages)
+    ]
     return {
-        "schema_version": SCHEMA_VERSION,
+        **_flat_dict(session),
+        "schema_version": version,
+        "messages": path,
+        "branches": [_tree_node(m, m.parent) for m in session.branches],
+        "forked_from": session.forked_from,
+    }
+
+
+def _tree_node(message: Message, parent: str | None) -> dict[str, Any]:
+    return {"id": message.id, "parent": parent, **_message_to_dict(message)}
+
+
+def _flat_dict(session: Session) -> dict[str, Any]:
+    return {
+        "schema_version": FLAT_VERSION,
         "id": session.id,
         "title": session.title,
         "created": session.created,
@@ -131,7 +203,7 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
     """Bring a dict of any known schema version up to SCHEMA_VERSION, one step at a time."""
     version = _require(data, "schema_version", int, "")
     if version > SCHEMA_VERSION:
-        raise ValueError(
+        raise NewerSchemaError(
             f"schema_version {version} is newer than this qwen-tui understands "
             f"({SCHEMA_VERSION}): upgrade qwen-tui to open it"
         )
@@ -166,6 +238,7 @@ def summary_from_dict(data: dict[str, Any], path: Path) -> SessionSummary:
         message_count=len(messages),
         model=_require(data, "model", str, ""),
         path=path,
+        forked_from=_require(data, "forked_from", str, ""),
         incomplete=any(isinstance(m, dict) and m.get("incomplete") is True for m in messages),
     )
 
@@ -179,7 +252,15 @@ def session_from_dict(data: dict[str, Any], session_id: str | None = None) -> Se
     data = migrate(data)
     stored_id = _require(data, "id", str, "")
     settings = _require(data, "settings", dict, "")
-    messages = _require(data, "messages", list, "")
+    path = [
+        _message_from_dict(m, f"messages[{i}]")
+        for i, m in enumerate(_require(data, "messages", list, ""))
+    ]
+    branches = [
+        _message_from_dict(m, f"branches[{i}]")
+        for i, m in enumerate(_require(data, "branches", list, ""))
+    ]
+    _check_tree(path, branches)
     return Session(
         id=session_id if session_id is not None else stored_id,
         title=_require(data, "title", str, ""),
@@ -188,8 +269,38 @@ def session_from_dict(data: dict[str, Any], session_id: str | None = None) -> Se
         model=_require(data, "model", str, ""),
         system_prompt=_require(data, "system_prompt", str, ""),
         settings=GenerationSettings(**_dataclass_values(GenerationSettings, settings, "settings")),
-        messages=[_message_from_dict(m, f"messages[{i}]") for i, m in enumerate(messages)],
+        messages=path,
+        branches=branches,
+        forked_from=_require(data, "forked_from", str, ""),
     )
+
+
+def _check_tree(path: list[Message], branches: list[Message]) -> None:
+    """Ids are unique, the path links each message to the one before, and every branch
+    hangs, through its parents, from the path or the root (no loops, no missing parent)."""
+    where = {}
+    for name, messages in (("messages", path), ("branches", branches)):
+        for index, message in enumerate(messages):
+            if message.id in where:
+                raise ValueError(f"{name}[{index}].id: {_short(message.id)} is used twice")
+            where[message.id] = f"{name}[{index}]"
+    for index, message in enumerate(path):
+        expected = path[index - 1].id if index else None
+        if message.parent != expected:
+            raise ValueError(
+                f"messages[{index}].parent: expected {_short(expected)} (the message before "
+                f"it on the path), got {_short(message.parent)}"
+            )
+    parents = {m.id: m.parent for m in branches}
+    on_path = {m.id for m in path}
+    for index, message in enumerate(branches):
+        parent, steps = message.parent, 0
+        while parent is not None and parent not in on_path:
+            if parent not in parents:
+                raise ValueError(f"branches[{index}].parent: no message has id {_short(parent)}")
+            parent, steps = parents[parent], steps + 1
+            if steps > len(branches):
+                raise ValueError(f"branches[{index}].parent: the parents go round in a loop")
 
 
 def _message_from_dict(data: Any, where: str) -> Message:
@@ -206,6 +317,8 @@ def _message_from_dict(data: Any, where: str) -> Message:
     attachments = data.get("attachments", [])
     _check(attachments, list, f"{where}.attachments")
     return Message(
+        id=_require(data, "id", str, where),
+        parent=_check(data.get("parent"), str | None, f"{where}.parent"),
         role=role,
         content=_require(data, "content", str, where),
         created=_require_time(data, "created", where),

@@ -133,12 +133,16 @@ class SessionStore:
             data = loads(raw)
             version = data.get("schema_version")
             session = session_from_dict(data, session_id)
+        except schema.NewerSchemaError as error:
+            # Not damage: the qwen-tui that wrote it opens it; moving it aside would hide it.
+            self._record(StoreProblem(path, str(error), None))
+            raise StoreError(f"could not open session {session_id}: {error}") from error
         except ValueError as error:
             self._seen.pop(session_id, None)
             problem = self._move_aside(path, str(error))
             raise CorruptSessionError(corrupt_message(problem)) from error
         self._seen[session_id] = key
-        if isinstance(version, int) and version < schema.SCHEMA_VERSION:
+        if isinstance(version, int) and version < schema.written_version(session):
             self._upgrade_in_place(session, path, version)
         return session
 
@@ -260,7 +264,8 @@ class SessionStore:
                 session = self.load(summary.id)
             except StoreError:
                 continue  # deleted meanwhile, or corrupt: load() recorded it in problems
-            if any(needle in m.content.casefold() for m in session.messages):
+            messages = [*session.messages, *session.branches]  # other replies count too
+            if any(needle in m.content.casefold() for m in messages):
                 found.append(summary)
         return found
 
@@ -310,6 +315,9 @@ class SessionStore:
             return None
         try:
             summary = summary_from_dict(loads(raw), path)
+        except schema.NewerSchemaError as error:
+            self._record(StoreProblem(path, str(error), None))
+            return None
         except ValueError as error:
             self._move_aside(path, str(error))
             return None

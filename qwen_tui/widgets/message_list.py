@@ -12,6 +12,7 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from qwen_tui import conversation_tree as tree
 from qwen_tui.conversation import Message, Session
 from qwen_tui.visible_text import one_line
 from qwen_tui.widgets.message_view import MessageView
@@ -88,7 +89,8 @@ class MessageList(VerticalScroll):
         return view
 
     def _view(self, message: Message) -> MessageView:
-        return MessageView(message, show_stats=self.show_stats)
+        branch = tree.position(self._session, message) if self._session else (1, 1)
+        return MessageView(message, show_stats=self.show_stats, branch=branch)
 
     async def remove_message(self, message: Message) -> None:
         view = self.view_for(message)

@@ -114,9 +114,17 @@ class MessageView(Vertical, can_focus=True):
         Binding("enter", "show_more", "Show more", show=False),
     ]
 
-    def __init__(self, message: Message, *, show_stats: bool = True) -> None:
+    def __init__(
+        self,
+        message: Message,
+        *,
+        show_stats: bool = True,
+        branch: tuple[int, int] = (1, 1),
+    ) -> None:
         super().__init__(classes=f"-{message.role}")
         self.message = message
+        self.branch = branch
+        """(place, count) among the message's siblings: `‹ 2/3 ›` when there are some."""
         self.show_stats = show_stats
         self._stream: MarkdownStream | None = None
         self._streaming = False
@@ -132,7 +140,7 @@ class MessageView(Vertical, can_focus=True):
         """The rendered part reached its budget while streaming: the rest is only counted."""
 
     def compose(self) -> ComposeResult:
-        yield Static(ROLE_LABELS.get(self.message.role, self.message.role), classes="role")
+        yield Static(self._role_line(), classes="role")
         head = rendered_part(self.message.content)
         self._rendered, self._spent = len(head), markdown_cost(head)
         breaks = with_line_breaks if self.message.role == "user" else None
@@ -141,6 +149,13 @@ class MessageView(Vertical, can_focus=True):
             yield AttachmentBlock(attachment)
         yield Static(classes="more", markup=False)
         yield Static(classes="footer", markup=False)
+
+    def _role_line(self) -> Text:
+        line = Text(ROLE_LABELS.get(self.message.role, self.message.role))
+        place, count = self.branch
+        if count > 1:  # the branch keys (see actions.py) walk them
+            line.append(f"  ‹ {place}/{count} ›", style="bold")
+        return line
 
     @property
     def body(self) -> Markdown:

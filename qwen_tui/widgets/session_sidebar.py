@@ -57,8 +57,11 @@ class SessionItem(ListItem):
 
     def _when(self, now: float) -> str:
         count = self.summary.message_count
+        # A fork keeps its parent's title: the mark tells the two apart.
+        fork = "⑂ fork · " if self.summary.forked_from else ""
         return (
-            f"{relative_time(self.summary.updated, now)} · {count} msg{'' if count == 1 else 's'}"
+            f"{fork}{relative_time(self.summary.updated, now)} · "
+            f"{count} msg{'' if count == 1 else 's'}"
         )
 
     def update(self, summary: SessionSummary, now: float) -> None:

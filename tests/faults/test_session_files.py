@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from qwen_tui.conversation import GenerationStats, Message, Session, StopReason
 from qwen_tui.paths import Paths
-from qwen_tui.store import SCHEMA_VERSION, CorruptSessionError, SessionStore, StoreError
+from qwen_tui.store import SCHEMA_VERSION, CorruptSessionError, SessionStore, StoreError, schema
 from qwen_tui.store.schema import dumps, session_to_dict
 from tests.cli.in_process import examples, run_main
 from tests.remote.hostile import hostile_text, raw_controls
@@ -63,7 +63,8 @@ GOOD = dumps(session_to_dict(sample_session()))
 
 
 def outcome(store: SessionStore, session_id: str, original: bytes) -> str:
-    """'loaded' or 'moved aside' (checking the moved file kept every byte); anything else
+    """'loaded', 'moved aside' (checking the moved file kept every byte) or 'left in place'
+    (a newer release's file); anything else
     (another exception, a file silently changed or gone) fails the test."""
     try:
         store.load(session_id)
@@ -72,6 +73,10 @@ def outcome(store: SessionStore, session_id: str, original: bytes) -> str:
         assert moved.read_bytes() == original
         assert not store.path_for(session_id).exists()
         return "moved aside"
+    except StoreError as error:  # only a newer release's file is refused without moving it
+        assert "upgrade qwen-tui to open it" in str(error)
+        assert store.path_for(session_id).read_bytes() == original
+        return "left in place"
     assert store.path_for(session_id).read_bytes() == original
     return "loaded"
 
@@ -112,7 +117,11 @@ def test_huge_bad_fields_are_moved_aside_with_a_short_reason(tmp_path: Path) -> 
         (tmp_path / f"{name}.json").write_bytes(raw)
     assert store.list() == [] or all(s.id == "huge-role" for s in store.list())
     for name, raw in HUGE_BAD.items():
-        if store.path_for(name).exists():
+        if name == "huge-version":  # a newer release's file, however large: left in place
+            with pytest.raises(StoreError, match="upgrade qwen-tui to open it"):
+                store.load(name)
+            assert store.path_for(name).read_bytes() == raw
+        elif store.path_for(name).exists():
             assert outcome(store, name, raw) == "moved aside"
     reasons = {p.path.name: p.reason for p in store.problems}
     assert set(reasons) == {f"{name}.json" for name in HUGE_BAD}
@@ -242,17 +251,22 @@ def test_missing_fields_anywhere(
     | st.floats()
     | st.text(max_size=5)
 )
-def test_future_or_mistyped_schema_versions_are_moved_aside(version: Any) -> None:
+def test_mistyped_schema_versions_are_moved_aside_future_ones_left_alone(version: Any) -> None:
     CASES["schema versions"] += 1
     data = {**session_to_dict(sample_session()), "schema_version": version}
     raw = json.dumps(data).encode()
     store, folder = fresh_store()
+    future = type(version) is int and version > SCHEMA_VERSION
     with folder:
         store.path_for("s1").write_bytes(raw)
         assert store.list() == []
         (problem,) = store.problems
         assert "schema_version" in problem.reason
-        assert problem.moved_to is not None and problem.moved_to.read_bytes() == raw
+        if future:  # a newer qwen-tui's file: it opens it, so it stays where it is
+            assert problem.moved_to is None and store.path_for("s1").read_bytes() == raw
+            assert "upgrade qwen-tui to open it" in problem.reason
+        else:
+            assert problem.moved_to is not None and problem.moved_to.read_bytes() == raw
 
 
 def test_open_of_a_bad_file_leaves_it_unlocked(tmp_path: Path) -> None:
@@ -297,15 +311,22 @@ def test_sessions_command_over_hostile_files(paths: Paths) -> None:
     assert result.returncode == 0 and "Traceback" not in result.stderr
     assert result.stdout.startswith("good ") and result.stdout.count("\n") == 1
     for name in hostile:
-        assert f"{name}.json" in result.stderr and f"{name}.json.corrupt-" in result.stderr
+        assert f"{name}.json" in result.stderr
+        left_in_place = name == "huge-huge-version"  # a newer release's file
+        assert (f"{name}.json.corrupt-" in result.stderr) != left_in_place
 
 
 # ---------------------------------------------------------------- schema migrations
 
 
-OLD_VERSION_FILES: dict[int, bytes] = {}
-"""A real file of each past schema version, one per migration step (none yet: version 1
-is the first). Bumping SCHEMA_VERSION without adding one here fails the test below."""
+OLD_VERSION_FILES: dict[int, bytes] = {
+    1: (
+        Path(__file__).parents[1] / "fixtures" / "sessions" / "with_attachments_v1.json"
+    ).read_bytes()
+}
+"""A real file of each past schema version, one per migration step (version 1: written by
+main at 09426a4, attachments included). Bumping SCHEMA_VERSION without adding one here fails
+the test below."""
 
 
 def test_every_migration_step_has_an_old_file() -> None:
@@ -317,32 +338,35 @@ def test_each_real_step_upgrades_in_place(tmp_path: Path, version: int) -> None:
     store = SessionStore(tmp_path)
     store.path_for("old").write_bytes(OLD_VERSION_FILES[version])
     session = store.load("old")
-    assert json.loads(store.path_for("old").read_bytes())["schema_version"] == SCHEMA_VERSION
+    assert session.messages and all(m.id for m in session.messages)
+    written = json.loads(store.path_for("old").read_bytes())["schema_version"]
+    assert written == schema.written_version(session)
     assert store.load("old") == session
-    (backup,) = tmp_path.glob(f"old.json.v{version}.bak")
-    assert backup.read_bytes() == OLD_VERSION_FILES[version]
+    if written == version:  # a flat session stays in the layout every release reads
+        assert store.path_for("old").read_bytes() == OLD_VERSION_FILES[version]
+        assert not list(tmp_path.glob("*.bak"))
+    else:
+        (backup,) = tmp_path.glob(f"old.json.v{version}.bak")
+        assert backup.read_bytes() == OLD_VERSION_FILES[version]
 
 
 @pytest.fixture
-def version_2(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A pretend next schema version whose step (1 -> 2) renames the title."""
-    from qwen_tui.store import schema
-
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
-    monkeypatch.setattr(
-        schema, "MIGRATIONS", {1: lambda data: {**data, "title": f"{data['title']} (v2)"}}
-    )
+def version_3(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pretend next schema version whose step (2 -> 3) renames the title."""
+    steps = {**schema.MIGRATIONS, 2: lambda data: {**data, "title": f"{data['title']} (v3)"}}
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 3)
+    monkeypatch.setattr(schema, "MIGRATIONS", steps)
 
 
-def test_old_file_is_upgraded_in_place_keeping_a_backup(tmp_path: Path, version_2: None) -> None:
+def test_old_file_is_upgraded_in_place_keeping_a_backup(tmp_path: Path, version_3: None) -> None:
     store = SessionStore(tmp_path)
     store.path_for("s1").write_bytes(GOOD)
-    assert store.list()[0].title == "sample (v2)"  # listing reads it, rewrites nothing
+    assert store.list()[0].title == "sample (v3)"  # listing reads it, rewrites nothing
     assert store.path_for("s1").read_bytes() == GOOD
     session = store.load("s1")
-    assert session.title == "sample (v2)"
+    assert session.title == "sample (v3)"
     upgraded = json.loads(store.path_for("s1").read_bytes())
-    assert upgraded["schema_version"] == 2 and upgraded["title"] == "sample (v2)"
+    assert upgraded["schema_version"] == 3 and upgraded["title"] == "sample (v3)"
     backup = tmp_path / "s1.json.v1.bak"
     assert backup.read_bytes() == GOOD and (backup.stat().st_mode & 0o077) == 0
     assert store.load("s1") == session  # already current: no second step, no second backup
@@ -350,7 +374,7 @@ def test_old_file_is_upgraded_in_place_keeping_a_backup(tmp_path: Path, version_
     assert [s.id for s in store.list()] == ["s1"] and store.problems == []
 
 
-def test_upgrade_never_overwrites_an_earlier_backup(tmp_path: Path, version_2: None) -> None:
+def test_upgrade_never_overwrites_an_earlier_backup(tmp_path: Path, version_3: None) -> None:
     store = SessionStore(tmp_path)
     (tmp_path / "s1.json.v1.bak").write_bytes(b"an older backup")
     store.path_for("s1").write_bytes(GOOD)
@@ -360,7 +384,7 @@ def test_upgrade_never_overwrites_an_earlier_backup(tmp_path: Path, version_2: N
 
 
 def test_no_upgrade_while_another_process_writes_the_session(
-    tmp_path: Path, version_2: None
+    tmp_path: Path, version_3: None
 ) -> None:
     store = SessionStore(tmp_path)
     store.path_for("s1").write_bytes(GOOD)
@@ -379,7 +403,7 @@ def test_no_upgrade_while_another_process_writes_the_session(
     )
     try:
         assert holder.stdout.readline() == "locked\n"
-        assert store.load("s1").title == "sample (v2)"  # upgraded in memory only
+        assert store.load("s1").title == "sample (v3)"  # upgraded in memory only
         assert store.path_for("s1").read_bytes() == GOOD
         assert not (tmp_path / "s1.json.v1.bak").exists()
     finally:
@@ -390,8 +414,6 @@ def test_no_upgrade_while_another_process_writes_the_session(
 def test_a_failing_step_moves_the_file_aside_untouched(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from qwen_tui.store import schema
-
     def broken_step(data: dict[str, Any]) -> dict[str, Any]:
         raise ValueError("messages: cannot convert")
 

@@ -18,6 +18,8 @@ from qwen_tui.model_files import InstalledModel
 from tests.tui.fake_engine import FakeEngine
 
 DELAY_ENV, WORDS_ENV = "QWEN_TUI_FAKE_DELAY", "QWEN_TUI_FAKE_WORDS"
+NUMBERED_ENV = "QWEN_TUI_FAKE_NUMBERED"
+"""Set to 1: reply N starts with "replyN" (replies told apart on screen)."""
 
 
 def reply_text(words: int) -> str:
@@ -27,8 +29,9 @@ def reply_text(words: int) -> str:
 def fake_engine(self: QwenTuiApp, model: InstalledModel) -> FakeEngine:
     delay = float(os.environ.get(DELAY_ENV, "0.005"))
     words = int(os.environ.get(WORDS_ENV, "12"))
-    engine = FakeEngine(reply_text(words), name=model.name, delay=delay)
-    return engine
+    text = reply_text(words)
+    replies = [f"reply{n} {text}" for n in range(1, 50)] if os.environ.get(NUMBERED_ENV) else text
+    return FakeEngine(replies, name=model.name, delay=delay)
 
 
 if __name__ == "__main__":

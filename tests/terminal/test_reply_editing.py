@@ -22,7 +22,7 @@ def test_edit_the_last_answer_then_continue_it(fake_home: Paths, launch: Launch,
     store = SessionStore(fake_home.sessions_dir)
     [summary] = store.list()
 
-    tui.press("f4")
+    tui.press("f5")
     tui.wait_for_screen(lambda text: "Edit the answer" in text and "Save and continue" in text)
     tui.press(*["backspace"] * len("word3"))
     tui.type_slowly("and then")

@@ -51,6 +51,11 @@ KEYS: dict[str, bytes] = {
     "f1": b"\x1bOP",
     "f2": b"\x1bOQ",
     "f4": b"\x1bOS",
+    "f5": b"\x1b[15~",
+    "f8": b"\x1b[19~",
+    "f9": b"\x1b[20~",
+    "alt+left": b"\x1b[1;3D",
+    "alt+right": b"\x1b[1;3C",
     "space": b" ",
 }
 """Named keys as xterm sends them; `ctrl+<letter>` is computed (ctrl+j is LF, ctrl+q DC1)."""

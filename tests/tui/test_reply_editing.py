@@ -20,8 +20,8 @@ async def answered(app, pilot, prompt: str = "hello") -> None:
 
 
 async def edit_to(app, pilot, text: str, *keys: str) -> ReplyEditor:
-    """Open the editor (f4), replace the text, press `keys` (ctrl+s by default)."""
-    await pilot.press("f4")
+    """Open the editor (f5), replace the text, press `keys` (ctrl+s by default)."""
+    await pilot.press("f5")
     await wait_for(pilot, lambda: isinstance(app.screen, ReplyEditor) and app.screen.drawn)
     editor = app.screen
     editor.query_one(ReplyText).load_text(text)
@@ -30,16 +30,15 @@ async def edit_to(app, pilot, text: str, *keys: str) -> ReplyEditor:
     return editor
 
 
-async def test_the_editor_saves_the_answer_in_place(make_app):
+async def test_the_editor_saves_the_answer_and_keeps_the_old_text_as_a_branch(make_app):
     engine = FakeEngine(["First answer.", "Second answer."])
     app = make_app(engine)
     async with app.run_test(size=(80, 24)) as pilot:
         await answered(app, pilot, "one")
         await answered(app, pilot, "two")
         # The focused answer is the one edited; any answer can be.
-        first_answer = views(app)[1]
-        first_answer.focus()
-        await pilot.press("f4")
+        views(app)[1].focus()
+        await pilot.press("f5")
         await wait_for(pilot, lambda: isinstance(app.screen, ReplyEditor) and app.screen.drawn)
         text = app.screen.query_one(ReplyText)
         assert text.text == "First answer." and text.has_focus
@@ -47,13 +46,22 @@ async def test_the_editor_saves_the_answer_in_place(make_app):
         await pilot.press("ctrl+s")
         await settle(app, pilot)
         assert not isinstance(app.screen, ReplyEditor)
+        # The turn after it answered the old text: it went into the branch with it.
         contents = [m["content"] for m in saved(app)["messages"]]
-        assert contents == ["one", "First answer. Edited, **bold**.", "two", "Second answer."]
-        assert "First answer. Edited, **bold**." in first_answer.body.source
+        assert contents == ["one", "First answer. Edited, **bold**."]
+        assert [m["content"] for m in saved(app)["branches"]] == [
+            "First answer.",
+            "two",
+            "Second answer.",
+        ]
+        shown = views(app)
+        assert len(shown) == 2 and "Edited, **bold**." in shown[-1].body.source
+        assert "‹ 2/2 ›" in str(shown[-1].query_one(".role").render())
         assert len(engine.calls) == 2, "saving an edit generates nothing"
-        # Escape leaves the answer as it was.
+        # Escape, or saving the text unchanged, leaves the answer as it was.
         await edit_to(app, pilot, "thrown away", "escape")
-        assert saved(app)["messages"][-1]["content"] == "Second answer."
+        await edit_to(app, pilot, "First answer. Edited, **bold**.")
+        assert len(saved(app)["branches"]) == 3
 
 
 async def test_continue_appends_to_the_last_answer_as_the_same_turn(make_app):

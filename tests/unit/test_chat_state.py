@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from qwen_tui import conversation_tree as tree
 from qwen_tui.chat import state as chat_state
 from qwen_tui.chat.reply import ReplyStream
 from qwen_tui.chat.state import ChatState, open_new_session
@@ -429,22 +430,36 @@ def answered(chat: ChatState, *turns: tuple[str, str]) -> list[Message]:
     return chat.session.messages
 
 
-def test_editing_any_reply_saves_its_new_text_in_place(
+def test_an_edited_reply_is_a_sibling_of_the_old_text(
     chat: ChatState, store: SessionStore, disk_full: Callable[[bool], None]
 ) -> None:
     first, first_reply, second, last_reply = answered(chat, ("q1", "a1"), ("q2", "a2"))
-    chat.replace_reply(first_reply, "a1, edited\x1b[31m")
-    assert first_reply.content == "a1, edited\x1b[31m"
-    saved = on_disk(store, chat.session)["messages"]
-    assert [m["content"] for m in saved] == ["q1", "a1, edited\x1b[31m", "q2", "a2"]
-    assert chat.session.messages == [first, first_reply, second, last_reply]
+    edited = chat.replace_reply(last_reply, "a2, edited\x1b[31m")
+    assert chat.session.messages == [first, first_reply, second, edited]
+    assert edited.content == "a2, edited\x1b[31m" and last_reply.content == "a2"
+    assert tree.siblings(chat.session, edited) == [last_reply, edited]
+    saved = store.load(chat.session.id)
+    assert [m.content for m in saved.messages] == ["q1", "a1", "q2", "a2, edited\x1b[31m"]
+    assert [m.content for m in saved.branches] == ["a2"]
+    # An earlier answer: the turns after it answered its old text, they go with it.
+    again = chat.replace_reply(first_reply, "a1, edited")
+    assert chat.session.messages == [first, again]
+    assert chat.reply_to_continue() is again
+    assert tree.position(chat.session, again) == (2, 2)
+
+
+def test_an_edit_that_cannot_be_saved_or_is_not_a_reply_changes_nothing(
+    chat: ChatState, disk_full: Callable[[bool], None]
+) -> None:
+    messages = answered(chat, ("q1", "a1"))
+    before = list(messages)
     disk_full(True)
     with pytest.raises(StoreError):
-        chat.replace_reply(last_reply, "lost")
-    assert last_reply.content == "a2", "a failed save leaves the reply as it was"
+        chat.replace_reply(messages[-1], "lost")
+    assert chat.session.messages == before and chat.session.branches == []
     disk_full(False)
     with pytest.raises(ValueError, match="reply"):
-        chat.replace_reply(first, "a prompt is edited from the prompt box")
+        chat.replace_reply(messages[0], "a prompt is edited from the prompt box")
     chat.start_reply("tiny", None)
     with pytest.raises(ValueError, match="being generated"):
         chat.replace_reply(chat.session.messages[-1], "no")
@@ -494,8 +509,8 @@ def test_continue_appends_to_the_edited_reply_with_no_new_turn(
 ) -> None:
     engine = tiny_engine("qwen2")
     chat.session.settings = GenerationSettings(temperature=0.0, max_new_tokens=6)
-    [_prompt, reply] = answered(chat, ("Tell me about the terminal.", "It was a"))
-    chat.replace_reply(reply, "The terminal is")
+    [_prompt, old] = answered(chat, ("Tell me about the terminal.", "It was a"))
+    reply = chat.replace_reply(old, "The terminal is")
 
     conversation = continue_with(engine, chat)
     assert [m.role for m in conversation] == ["system", "user", "assistant"]

@@ -33,7 +33,13 @@ from qwen_tui.store import (
     schema,
     sessions,
 )
-from qwen_tui.store.schema import LATEST_TIME, dumps, session_from_dict, session_to_dict
+from qwen_tui.store.schema import (
+    FLAT_VERSION,
+    LATEST_TIME,
+    dumps,
+    session_from_dict,
+    session_to_dict,
+)
 
 HYPOTHESIS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -96,7 +102,8 @@ def test_file_layout_is_versioned_utf8_json(store: SessionStore) -> None:
     store.save(make_session(title="日本語 ✓"))
     raw = store.path_for("s1").read_bytes()
     data = json.loads(raw.decode("utf-8"))
-    assert data["schema_version"] == SCHEMA_VERSION == 1
+    # No branches: the flat layout earlier releases read (the tree is in test_branch_schema).
+    assert data["schema_version"] == FLAT_VERSION == 1
     assert "日本語 ✓".encode() in raw  # readable, not \\u-escaped
     assert set(data) >= {"id", "title", "created", "updated", "model", "system_prompt"}
     assert data["settings"] == GenerationSettings().to_dict()
@@ -333,7 +340,6 @@ BAD_FILES: dict[str, bytes | str | dict] = {
     "wrong-type": {**session_to_dict(make_session()), "title": 42},
     "bool-as-number": {**session_to_dict(make_session()), "created": True},
     "missing-field": {k: v for k, v in session_to_dict(make_session()).items() if k != "updated"},
-    "future": {**session_to_dict(make_session()), "schema_version": SCHEMA_VERSION + 1},
     "version-zero": {**session_to_dict(make_session()), "schema_version": 0},
     "deep": "[" * 100_000,
 }
@@ -356,10 +362,24 @@ def test_bad_files_are_moved_aside_and_good_ones_still_list(store: SessionStore)
     assert "title: expected a string, got an integer 42" in reasons["wrong-type.json"]
     assert "created: expected a number" in reasons["bool-as-number.json"]
     assert "updated: missing" in reasons["missing-field.json"]
-    assert "newer than this qwen-tui understands" in reasons["future.json"]
     assert "not UTF-8" in reasons["latin1.json"]
     assert store.list() == listed  # nothing left to report twice
     assert len(store.problems) == len(BAD_FILES)
+
+
+def test_a_file_from_a_newer_release_is_refused_and_left_in_place(store: SessionStore) -> None:
+    newer = {**session_to_dict(make_session()), "schema_version": SCHEMA_VERSION + 1}
+    path = write_raw(store, "future", newer)
+    original = path.read_bytes()
+    assert store.list() == []
+    assert [(p.path, p.moved_to) for p in store.problems] == [(path, None)]
+    assert "newer than this qwen-tui understands" in store.problems[0].reason
+    assert "upgrade qwen-tui to open it" in store.problems[0].reason
+    with pytest.raises(StoreError, match="upgrade qwen-tui to open it"):
+        store.load("future")
+    assert path.read_bytes() == original  # the release that wrote it still opens it
+    store.list()
+    assert len(store.problems) == 1  # reported once, not at every listing
 
 
 def test_load_of_bad_message_moves_file_aside(store: SessionStore) -> None:
@@ -623,8 +643,10 @@ def test_migrate_runs_each_step_in_order(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_current_version_needs_no_migration() -> None:
-    assert schema.MIGRATIONS == {}  # version 1 is the first
-    data = session_to_dict(make_session())
+    session = make_session()
+    session.forked_from = "s0"  # written in the tree layout
+    data = session_to_dict(session)
+    assert data["schema_version"] == SCHEMA_VERSION
     assert schema.migrate(dict(data)) == data
 
 
