@@ -68,6 +68,19 @@ ACTIONS: tuple[Action, ...] = (
     Action("session.export", "ctrl+e", "Export this session as a Markdown file", "chat"),
     Action("message.copy", "ctrl+y", "Copy the last answer (or the focused message)", "chat"),
     Action(
+        "message.edit",
+        "f5",
+        "Edit an answer (the focused one, else the last): the old text, and the turns "
+        "after it, stay as a branch; the edited answer is the last, ready to continue",
+        "chat",
+    ),
+    Action(
+        "generation.continue",
+        "ctrl+g",
+        "Continue the last answer from the end of its text (after a stop or an edit)",
+        "chat",
+    ),
+    Action(
         "model.switch",
         "ctrl+o",
         "Switch to another model (installed or a [[remotes]] server)",

@@ -2,7 +2,8 @@
 
 The chat screen draws what this module decides: which session is shown and whether it may be
 written, when it is saved (before a reply, while it streams, at its end, after a failure), which
-messages an edit or a regenerate replaces, and the reply being streamed. Store failures come
+messages an edit or a regenerate replaces, the reply being streamed, and a reply edited (a
+sibling of the old text) or continued from where its text ends. Store failures come
 back as `StoreError` (or in `Taken.save_error`); the screen tells the user.
 """
 
@@ -351,9 +352,55 @@ class ChatState:
         conversation = self.session.chat_messages()  # before the reply joins the session
         reply = Message("assistant", "", incomplete=True)
         self.session.messages.append(reply)
+        self._stream_into(reply, model_name, context_used)
+        return conversation
+
+    def reply_to_continue(self) -> Message | None:
+        """What continue adds to: the last message when it is a reply (stopped, cut short
+        or edited: an edited reply is the last one); none while a reply streams."""
+        messages = self.session.messages
+        if self.generating or not messages or messages[-1].role != "assistant":
+            return None
+        return messages[-1]
+
+    def continue_reply(self, model_name: str, context_used: int | None) -> list[Message]:
+        """Stream more of the last reply into it; the conversation to send, which ends
+        with that reply as it stands now (the engine continues it exactly there). Its new
+        text is appended; its stats become this generation's (prompt + generated is then
+        the context used, as for any reply)."""
+        reply = self.reply_to_continue()
+        if reply is None:
+            raise ValueError("there is no reply to continue")
+        # Tokenizers attach a space to the word after it: a prompt ending in a lone space
+        # token asks for text the model has rarely seen (a stop keeps "... a "). The reply
+        # goes on without its trailing spaces (invisible in Markdown anyway).
+        reply.content = reply.content.rstrip(" ")
+        conversation = self.session.chat_messages()
+        # A copy: the reply grows while the engine reads the conversation in its thread.
+        conversation[-1] = Message("assistant", reply.content, created=reply.created)
+        reply.incomplete = True
+        reply.stats = None  # the last generation's numbers are not this one's (nor "stopped")
+        self._stream_into(reply, model_name, context_used)
+        return conversation
+
+    def _stream_into(self, reply: Message, model_name: str, context_used: int | None) -> None:
         self.session.model = model_name  # also in partial saves and a stop by a signal
         self.streaming = ReplyStream(reply, context_before=context_used)
-        return conversation
+
+    def replace_reply(self, message: Message, text: str) -> Message:
+        """The one way an edited reply is saved: a reply with `text` takes the place of
+        `message` (an answer on the active path, not the one streaming), which stays as a
+        sibling branch with the turns that followed it (they answered its old text): the
+        edited reply is then the last one, the one continue goes on from. Returns it. On a
+        failed save the session is as before and StoreError is raised."""
+        if message.role != "assistant" or not any(m is message for m in self.session.messages):
+            raise ValueError("only a reply of the session shown can be edited")
+        if message is self.reply:
+            raise ValueError("a reply cannot be edited while it is being generated")
+        edited = Message("assistant", text)
+        self.add_sibling(message, edited)
+        self.walked = None
+        return edited
 
     def take(self, streaming: ReplyStream, now: float) -> Taken | None:
         """Move the waiting pieces into the reply; save it at the first piece and then every

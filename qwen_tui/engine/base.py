@@ -58,8 +58,18 @@ class ReplyDone:
 GenerationEvent = TextChunk | ReplyDone
 
 
+CONTINUE_NEEDS_LOCAL = (
+    "Continue needs a local model: an OpenAI-compatible server has no standard way to add "
+    "to a reply it has already sent."
+)
+"""Why a remote engine refuses to continue a reply (told, never a silent new reply)."""
+
+
 class Engine(Protocol):
     info: ModelInfo
+    continues_replies: bool
+    """generate() can continue a conversation's last assistant message (a local model can:
+    it is fed the exact prompt; a chat-completions server takes whole messages only)."""
 
     def generate(
         self,
@@ -67,7 +77,9 @@ class Engine(Protocol):
         settings: GenerationSettings,
         cancel: threading.Event | None = None,
     ) -> Iterator[GenerationEvent]:
-        """Continue the conversation `messages` (system prompt first, last one from the user)."""
+        """Continue the conversation `messages` (system prompt first): a reply to its last
+        message from the user, or, when it ends with an assistant message, more of that
+        message (the events carry only the new text)."""
         ...
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
@@ -79,7 +91,10 @@ class Engine(Protocol):
         ...
 
 
-def check_conversation(messages: Sequence[Message]) -> None:
-    """What every engine's generate() needs: a conversation the user spoke last in."""
-    if not messages or messages[-1].role != "user":
-        raise ValueError("generate() needs a conversation that ends with a user message")
+def check_conversation(messages: Sequence[Message], *, continues_replies: bool = True) -> None:
+    """What every engine's generate() needs: a conversation the user spoke last in, or (if
+    the engine `continues_replies`) one whose last reply is to be continued."""
+    last = messages[-1].role if messages else None
+    if last == "user" or (last == "assistant" and continues_replies):
+        return
+    raise ValueError("generate() needs a conversation that ends with a user message")

@@ -50,6 +50,9 @@ class _Progress:
 class LocalEngine:
     """The Engine protocol over a loaded transformers model (bigdl INT4 or plain)."""
 
+    continues_replies = True
+    """We build the prompt's ids ourselves, so a reply can be continued exactly."""
+
     def __init__(
         self,
         model: Any,

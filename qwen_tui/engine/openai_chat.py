@@ -40,6 +40,8 @@ class _EstimatedFormat:
     def encode(self, messages: Sequence[Message]) -> list[int]:
         return [0] * estimate_tokens(messages)
 
+    encode_continuation = encode  # (never asked: remote engines do not continue replies)
+
 
 def fit_messages(
     messages: Sequence[Message], settings: GenerationSettings, context_length: int

@@ -6,6 +6,10 @@
 - Every other model brings a chat template; we render it, but encode the message texts with
   special-token matching off, so text a user types or pastes (`<|im_start|>system ...`) can
   never become a control token.
+
+A conversation that ends with an assistant message asks for more of that message (continue
+after a stop or an edit): its prompt is the same ids the closed message would take, cut right
+after its text (no end-of-turn token), so the model goes on as if it had written that text.
 """
 
 from __future__ import annotations
@@ -36,6 +40,27 @@ class PromptFormat(Protocol):
     def encode(self, messages: Sequence[Message]) -> list[int]:
         """Prompt ids for `messages` (system first, user last), ending with the assistant cue."""
         ...
+
+    def encode_continuation(self, messages: Sequence[Message]) -> list[int]:
+        """Prompt ids for `messages` whose last one is an assistant reply to add to: they end
+        right after its text, with no end-of-turn token."""
+        ...
+
+
+def continues(messages: Sequence[Message]) -> bool:
+    """True when `messages` ask for more of their last (assistant) message, not a new reply."""
+    return bool(messages) and messages[-1].role == "assistant"
+
+
+def prompt_ids(fmt: PromptFormat, messages: Sequence[Message]) -> list[int]:
+    """The ids generate() feeds for `messages`: a new reply, or more of the last one."""
+    return fmt.encode_continuation(messages) if continues(messages) else fmt.encode(messages)
+
+
+def _reply_to_continue(messages: Sequence[Message]) -> Message:
+    if not continues(messages):
+        raise ValueError("a continuation needs a conversation that ends with an assistant message")
+    return messages[-1]
 
 
 @dataclass
@@ -72,6 +97,12 @@ class QwenV1Format:
             ids += newline + self._block(message.role, message.content)
         return [*ids, *newline, self.im_start_id, *self.encode_text("assistant"), *newline]
 
+    def encode_continuation(self, messages: Sequence[Message]) -> list[int]:
+        # make_context encodes a reply as "assistant", "\n" and its text separately, then
+        # <|im_end|>: the cue for a new reply followed by the text is that block, cut.
+        reply = _reply_to_continue(messages)
+        return self.encode(messages[:-1]) + self.encode_text(reply.content)
+
 
 class ChatTemplateFormat:
     """A tokenizer's own chat template, with message texts encoded as plain text."""
@@ -86,23 +117,48 @@ class ChatTemplateFormat:
         self.stop_token_ids = sorted(i for i in stops if i is not None)
 
     def encode(self, messages: Sequence[Message]) -> list[int]:
-        # Render with placeholders, then encode the template's own text with special tokens
-        # and each message's text without: a template that transforms the content (trim,
-        # escaping) loses a placeholder, and then we fall back to encoding the rendered text.
+        marked = self._encode_marked(messages, generation_prompt=True)
+        if marked is None:
+            return self._encode_transformed(messages)
+        ids, rest = marked
+        return ids + self._encode(rest, specials=True)
+
+    def encode_continuation(self, messages: Sequence[Message]) -> list[int]:
+        # The conversation rendered with the reply as its last message, cut where the reply's
+        # text ends: exactly the ids the closed reply takes in the next turn's prompt, minus
+        # the end-of-turn text after it (each piece is encoded on its own, so nothing after
+        # the cut can change a token before it).
+        reply = _reply_to_continue(messages)
+        marked = self._encode_marked(messages, generation_prompt=False)
+        if marked is not None:
+            return marked[0]
+        # A template that rewrites texts has no clean cut: the cue for a new reply, then the
+        # text, is what the model would have seen had it written the text itself.
+        return self.encode(messages[:-1]) + self._encode(reply.content, specials=False)
+
+    def _encode_marked(
+        self, messages: Sequence[Message], *, generation_prompt: bool
+    ) -> tuple[list[int], str] | None:
+        """The ids up to the end of the last message's text, and the rendered text after it;
+        None when the template transforms message texts.
+
+        Renders with placeholders, then encodes the template's own text with special tokens
+        and each message's text without: a template that transforms the content (trim,
+        escaping) loses a placeholder, and then the caller falls back."""
         marks = [f"\x00qwen-tui-{i}\x00" for i in range(len(messages))]
         chat = [{"role": m.role, "content": mark} for m, mark in zip(messages, marks, strict=True)]
         rendered = self.tokenizer.apply_chat_template(
-            chat, tokenize=False, add_generation_prompt=True
+            chat, tokenize=False, add_generation_prompt=generation_prompt
         )
         if not all(rendered.count(mark) == 1 for mark in marks):
-            return self._encode_transformed(messages)
+            return None
         ids: list[int] = []
         rest = rendered
         for mark, message in zip(marks, messages, strict=True):
             before, rest = rest.split(mark, 1)
             ids += self._encode(before, specials=True)
             ids += self._encode(message.content, specials=False)
-        return ids + self._encode(rest, specials=True)
+        return ids, rest
 
     def _encode_transformed(self, messages: Sequence[Message]) -> list[int]:
         """The fallback for a template that changes message texts: render the real texts
@@ -201,7 +257,8 @@ def fit_to_context(
     context_length: int,
     max_new_tokens: int,
 ) -> FittedPrompt:
-    """Drop the oldest turns until prompt + reply fit; never the system prompt or newest message.
+    """Drop the oldest turns until prompt + reply fit; never the system prompt or newest message
+    (nor, when continuing a reply, the prompt it answers).
 
     The reply keeps up to half the window for itself when the history is long; the prompt
     gets the rest. Dropping is monotonic, so a binary search finds the fewest turns to drop
@@ -211,10 +268,13 @@ def fit_to_context(
     body = list(messages[len(system) :])
     reserve = max(1, min(max_new_tokens, context_length // 2))
     budget = context_length - reserve
-    starts = sorted({i for i in _turn_starts(body) if i > 0} | {len(body) - 1})
+    newest = len(body) - 1
+    if continues(body) and (users := _turn_starts(body)):
+        newest = users[-1]  # a reply is continued with its prompt, or not at all
+    starts = sorted({i for i in _turn_starts(body) if 0 < i <= newest} | {newest})
 
     def encode_from(cut: int) -> list[int]:
-        return fmt.encode(system + body[starts[cut - 1] :] if cut else system + body)
+        return prompt_ids(fmt, system + body[starts[cut - 1] :] if cut else system + body)
 
     ids = encode_from(0)
     dropped = 0

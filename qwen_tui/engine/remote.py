@@ -23,8 +23,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing
 
 from qwen_tui.config import REMOTE_PREFIX, Config, RemoteConfig
-from qwen_tui.conversation import GenerationSettings, Message
+from qwen_tui.conversation import GenerationSettings, GenerationStats, Message, StopReason
 from qwen_tui.engine.base import (
+    CONTINUE_NEEDS_LOCAL,
     GenerationEvent,
     ModelInfo,
     ReplyDone,
@@ -32,6 +33,7 @@ from qwen_tui.engine.base import (
     check_conversation,
 )
 from qwen_tui.engine.openai_chat import Reply, chat_request, estimate_tokens, fit_messages
+from qwen_tui.engine.prompt import continues
 from qwen_tui.engine.remote_errors import RemoteError, explain, where
 from qwen_tui.engine.remote_transport import ReplyStream, make_client
 
@@ -108,6 +110,10 @@ def remote_info(remote: RemoteConfig) -> ModelInfo:
 class RemoteEngine:
     """The Engine protocol over an OpenAI-compatible chat completions endpoint."""
 
+    continues_replies = False
+    """Chat completions has no standard assistant prefill: some servers take a last
+    assistant message as one, others answer it as a new turn. Refused, not guessed."""
+
     def __init__(self, remote: RemoteConfig, api_key: str | None) -> None:
         self.remote = remote
         self.info = remote_info(remote)
@@ -156,6 +162,10 @@ class RemoteEngine:
     ) -> Iterator[GenerationEvent]:
         cancel = cancel or threading.Event()
         started = time.perf_counter()
+        if continues(messages):
+            stats = GenerationStats(stop_reason=StopReason.ERROR, error=CONTINUE_NEEDS_LOCAL)
+            yield ReplyDone(stats)
+            return
         check_conversation(messages)
         sent, dropped, max_tokens = fit_messages(messages, settings, self.info.context_length)
         reply = Reply(prompt_estimate=estimate_tokens(sent), dropped_turns=dropped)

@@ -32,14 +32,17 @@ class ReplyOnScreen:
             return
         await self._start_reply()
 
-    async def _start_reply(self: ChatScreen) -> None:
+    async def _start_reply(self: ChatScreen, continuing: bool = False) -> None:
+        """Stream a new reply, or (`continuing`) more of the last one into its own view."""
         engine = self.app.engine
         assert engine is not None
         self._clear_pending()
-        conversation = self.chat.start_reply(engine.info.name, self.status.context_used)
+        start = self.chat.continue_reply if continuing else self.chat.start_reply
+        conversation = start(engine.info.name, self.status.context_used)
         streaming = self.chat.streaming
         assert streaming is not None
-        self._reply_view = view = await self.messages_view.add(streaming.message)
+        view = self.messages_view.view_for(streaming.message) if continuing else None
+        self._reply_view = view = view or await self.messages_view.add(streaming.message)
         view.start_streaming()
         self.messages_view.follow()
         self.status.state = "generating"

@@ -62,6 +62,10 @@ class ChatScreen(BranchKeys, ChatSidebar, ModelStatus, ReplyOnScreen, Screen[Non
         Binding("ctrl+e", "export", "Export", id="session.export", priority=True),
         Binding("ctrl+y", "copy", "Copy answer", id="message.copy", priority=True),
         Binding("ctrl+o", "switch_model", "Model", id="model.switch", priority=True),
+        Binding("f5", "edit_reply", "Edit answer", id="message.edit", priority=True),
+        Binding("ctrl+g", "continue_reply", "Continue", id="generation.continue", priority=True),
+        Binding("f5", "edit_reply", "Edit answer", id="message.edit", priority=True),
+        Binding("ctrl+g", "continue_reply", "Continue", id="generation.continue", priority=True),
         *BRANCH_BINDINGS,
     ]
 
@@ -265,6 +269,17 @@ class ChatScreen(BranchKeys, ChatSidebar, ModelStatus, ReplyOnScreen, Screen[Non
         return UnsavedQuit(self).ready()
 
     # ------------------------------------------------------------ other actions
+
+    def action_edit_reply(self) -> None:
+        from qwen_tui.screens.reply_editing import edit_reply  # the editor: on first use
+
+        edit_reply(self, then_continue=self.action_continue_reply)
+
+    async def action_continue_reply(self) -> None:
+        from qwen_tui.screens.reply_editing import can_continue
+
+        if can_continue(self):  # (else it said why not)
+            await self._start_reply(continuing=True)
 
     def on_prompt_input_edit_last_requested(self) -> None:
         last_user = self.chat.last_user_message()

@@ -93,3 +93,26 @@ def test_the_gemm_prompt_path_answers_like_the_full_precision_model(
     finally:
         bigdl.use_batch_path(bigdl.batch_path_for(bigdl.loaded_kernel()))
     assert dequantized
+
+
+def test_continuing_a_stopped_answer_reuses_the_whole_cache(demo_model) -> None:
+    """A real model's text encodes back to the ids it was decoded from: continuing right
+    after a stop recomputes only the last token (docs/BENCHMARKS.md has the TTFT)."""
+    import threading
+
+    from qwen_tui.engine.loader import load_engine
+
+    engine = load_engine(demo_model)
+    asked = [QUESTION[0], Message("user", "Write a short story about a cat.")]
+    cancel, pieces = threading.Event(), []
+    for event in engine.generate(asked, GREEDY.with_changes(max_new_tokens=200), cancel):
+        if isinstance(event, TextChunk):
+            pieces.append(event.text)
+            if len(pieces) == 30:
+                cancel.set()
+        else:
+            assert event.stats.stop_reason is StopReason.STOPPED
+    continued = [*asked, Message("assistant", "".join(pieces))]
+    *more, done = engine.generate(continued, GREEDY)
+    assert more and done.stats.reused_tokens == done.stats.prompt_tokens - 1
+    assert done.stats.prompt_tokens == len(engine.format.encode_continuation(continued))

@@ -10,11 +10,12 @@ import pytest
 
 from qwen_tui.conversation import Message
 from qwen_tui.engine.prompt import QWEN_V1_CHAT_FORMAT, encode_as_text, format_for
-from qwen_tui.model_setup.qwen_tiktoken import QWEN_V1_SPECIAL_TOKENS, build_qwen2_tokenizer
+from qwen_tui.model_setup.qwen_tiktoken import build_qwen2_tokenizer
 from tests.fixtures.qwen_v1_real import (
     QWEN_V1_CODE,
     QWEN_V1_SKIP_REASON,
     qwen_v1_code_available,
+    rebuilt_tokenizer,
     reference_module,
     reference_tokenizer,
 )
@@ -47,16 +48,7 @@ TEXTS = [
 @pytest.fixture(scope="module")
 def tokenizers(tmp_path_factory: pytest.TempPathFactory):
     """(Qwen's own tokenizer, ours as the engine loads it from the installed folder)."""
-    from transformers import AutoTokenizer
-
-    folder = tmp_path_factory.mktemp("rebuilt-tokenizer")
-    build_qwen2_tokenizer(
-        QWEN_V1_CODE / "qwen.tiktoken",
-        folder,
-        special_tokens=QWEN_V1_SPECIAL_TOKENS,
-        model_max_length=8192,
-    )
-    return reference_tokenizer(), AutoTokenizer.from_pretrained(str(folder))
+    return reference_tokenizer(), rebuilt_tokenizer(tmp_path_factory.mktemp("rebuilt-tokenizer"))
 
 
 @pytest.mark.parametrize("text", TEXTS)

@@ -14,6 +14,7 @@ import pytest
 
 from qwen_tui.config import Config, RemoteConfig
 from qwen_tui.conversation import GenerationSettings, Message, Session, StopReason
+from qwen_tui.engine.base import CONTINUE_NEEDS_LOCAL
 from qwen_tui.engine.openai_chat import estimate_tokens
 from qwen_tui.engine.remote import (
     RemoteEngine,
@@ -43,6 +44,18 @@ def test_streams_a_recorded_llama_cpp_reply(server: ReplayServer, engine: Remote
     assert stats.prompt_tokens == estimate_tokens(QUESTION)
     assert stats.ttft_s is not None and 0 < stats.ttft_s < stats.total_s
     assert stats.decode_tok_s is not None and stats.decode_tok_s > 0
+
+
+def test_continuing_a_reply_is_refused_in_words_without_asking_the_server(
+    server: ReplayServer, engine: RemoteEngine
+) -> None:
+    """Chat completions has no standard prefill: a last assistant message would be answered
+    as a new turn by some servers. Refused, never sent."""
+    outcome = run(engine, [*QUESTION, Message("assistant", "Hello, hel")])
+    assert outcome.chunks == [] and not server.chat_requests()
+    assert outcome.stats.stop_reason is StopReason.ERROR
+    assert outcome.stats.error == CONTINUE_NEEDS_LOCAL
+    assert not engine.continues_replies
 
 
 def test_sends_the_conversation_and_the_sampling_settings(
@@ -600,8 +613,9 @@ def test_newest_message_alone_too_long_is_sent_for_the_server_to_judge(
 
 
 def test_generate_needs_a_user_message_last(engine: RemoteEngine) -> None:
+    # (one ending with an answer asks to continue it: refused in words, tested above)
     with pytest.raises(ValueError, match="ends with a user message"):
-        run(engine, [Message("system", "s"), Message("assistant", "a")])
+        run(engine, [Message("system", "s")])
 
 
 def test_count_tokens_is_an_estimate(engine: RemoteEngine) -> None:

@@ -52,6 +52,7 @@ KEYS: dict[str, bytes] = {
     "f1": b"\x1bOP",
     "f2": b"\x1bOQ",
     "f4": b"\x1bOS",
+    "f5": b"\x1b[15~",
     "f8": b"\x1b[19~",
     "f9": b"\x1b[20~",
     "alt+left": b"\x1b[1;3D",

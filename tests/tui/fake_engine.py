@@ -18,6 +18,9 @@ Script = str | Callable[[Sequence[Message]], str]
 
 
 class FakeEngine:
+    continues_replies = True
+    """A conversation ending with a reply gets more of it (the script's words, appended)."""
+
     def __init__(
         self,
         replies: Script | list[Script] = "Hello from the fake engine.",
@@ -58,7 +61,7 @@ class FakeEngine:
     ) -> Iterator[GenerationEvent]:
         cancel = cancel or threading.Event()
         self.calls.append((list(messages), settings))
-        assert messages[0].role == "system" and messages[-1].role == "user"
+        assert messages[0].role == "system" and messages[-1].role in ("user", "assistant")
         words = self._next_reply(messages).split(" ")[: settings.max_new_tokens]
         started = time.perf_counter()
         first: float | None = None

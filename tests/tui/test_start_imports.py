@@ -32,6 +32,8 @@ NOT_BEFORE_USE = [
     "qwen_tui.screens.settings_dialog",
     "qwen_tui.screens.session_file_prompt",
     "qwen_tui.screens.unsaved_quit",
+    "qwen_tui.screens.reply_editing",
+    "qwen_tui.screens.reply_editor",
     "qwen_tui.store.export",
     "qwen_tui.widgets.message_view",
     "markdown_it",

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from qwen_tui import conversation_tree as tree
 from qwen_tui.chat import state as chat_state
 from qwen_tui.chat.reply import ReplyStream
 from qwen_tui.chat.state import ChatState, open_new_session
@@ -415,3 +416,128 @@ def test_a_session_read_only_here_says_who_writes_it(chat: ChatState, store: Ses
     other.close()
     summary = ChatState(store, OpenSession(Session(), None)).unsaved_summary()
     assert summary.title == "New session" and summary.message_count == 0
+
+
+# ---------------------------------------------------------------- editing and continuing a reply
+
+
+def answered(chat: ChatState, *turns: tuple[str, str]) -> list[Message]:
+    """The session with these (prompt, reply) turns, saved."""
+    for prompt, reply in turns:
+        chat.send(prompt)
+        chat.session.messages.append(Message("assistant", reply))
+    chat.save(chat.session)
+    return chat.session.messages
+
+
+def test_an_edited_reply_is_a_sibling_of_the_old_text(
+    chat: ChatState, store: SessionStore, disk_full: Callable[[bool], None]
+) -> None:
+    first, first_reply, second, last_reply = answered(chat, ("q1", "a1"), ("q2", "a2"))
+    edited = chat.replace_reply(last_reply, "a2, edited\x1b[31m")
+    assert chat.session.messages == [first, first_reply, second, edited]
+    assert edited.content == "a2, edited\x1b[31m" and last_reply.content == "a2"
+    assert tree.siblings(chat.session, edited) == [last_reply, edited]
+    saved = store.load(chat.session.id)
+    assert [m.content for m in saved.messages] == ["q1", "a1", "q2", "a2, edited\x1b[31m"]
+    assert [m.content for m in saved.branches] == ["a2"]
+    # An earlier answer: the turns after it answered its old text, they go with it.
+    again = chat.replace_reply(first_reply, "a1, edited")
+    assert chat.session.messages == [first, again]
+    assert chat.reply_to_continue() is again
+    assert tree.position(chat.session, again) == (2, 2)
+
+
+def test_an_edit_that_cannot_be_saved_or_is_not_a_reply_changes_nothing(
+    chat: ChatState, disk_full: Callable[[bool], None]
+) -> None:
+    messages = answered(chat, ("q1", "a1"))
+    before = list(messages)
+    disk_full(True)
+    with pytest.raises(StoreError):
+        chat.replace_reply(messages[-1], "lost")
+    assert chat.session.messages == before and chat.session.branches == []
+    disk_full(False)
+    with pytest.raises(ValueError, match="reply"):
+        chat.replace_reply(messages[0], "a prompt is edited from the prompt box")
+    chat.start_reply("tiny", None)
+    with pytest.raises(ValueError, match="being generated"):
+        chat.replace_reply(chat.session.messages[-1], "no")
+
+
+def test_only_the_last_reply_continues_and_not_while_one_streams(chat: ChatState) -> None:
+    assert chat.reply_to_continue() is None
+    messages = answered(chat, ("q1", "a1"))
+    assert chat.reply_to_continue() is messages[-1]
+    chat.send("q2")
+    assert chat.reply_to_continue() is None, "a prompt waits for its own reply"
+    with pytest.raises(ValueError):
+        chat.continue_reply("tiny", None)
+    chat.start_reply("tiny", None)
+    assert chat.reply_to_continue() is None
+
+
+def test_a_continued_reply_drops_the_numbers_of_its_last_generation(chat: ChatState) -> None:
+    [_prompt, reply] = answered(chat, ("q", "cut short"))
+    reply.stats = GenerationStats(generated_tokens=2, stop_reason=StopReason.STOPPED)
+    chat.continue_reply("tiny", None)
+    assert reply.stats is None and reply.incomplete and not reply.stopped
+    assert chat.reply is reply
+
+
+def continue_with(engine: Engine, chat: ChatState, pieces: int | None = None) -> list[Message]:
+    """Continue the last reply through `engine` as the worker and the UI do; stop after
+    `pieces` pieces if given. The conversation the engine was asked to continue."""
+    conversation = chat.continue_reply(engine.info.name, None)
+    streaming = chat.streaming
+    assert streaming is not None
+    events = engine.generate(conversation, chat.session.settings, streaming.cancel)
+    for count, event in enumerate(events, 1):
+        if not isinstance(event, TextChunk):
+            chat.finish(event.stats)
+            break
+        streaming.incoming.put(event.text)
+        chat.take(streaming, streaming.started + count)
+        if count == pieces:
+            chat.stop()
+    return conversation
+
+
+@pytest.mark.slow
+def test_continue_appends_to_the_edited_reply_with_no_new_turn(
+    chat: ChatState, store: SessionStore, tiny_engine: Callable[[str], Engine]
+) -> None:
+    engine = tiny_engine("qwen2")
+    chat.session.settings = GenerationSettings(temperature=0.0, max_new_tokens=6)
+    [_prompt, old] = answered(chat, ("Tell me about the terminal.", "It was a"))
+    reply = chat.replace_reply(old, "The terminal is")
+
+    conversation = continue_with(engine, chat)
+    assert [m.role for m in conversation] == ["system", "user", "assistant"]
+    assert conversation[-1].content == "The terminal is"
+    fed = engine.fit(conversation, chat.session.settings).ids  # type: ignore[attr-defined]
+    assert fed == engine.format.encode_continuation(conversation)  # type: ignore[attr-defined]
+    assert len(chat.session.messages) == 2 and chat.session.messages[-1] is reply
+    assert reply.content.startswith("The terminal is") and len(reply.content) > 15
+    assert not reply.incomplete and reply.stats is not None
+    assert reply.stats.prompt_tokens == len(fed) and reply.stats.generated_tokens == 6
+    saved = on_disk(store, chat.session)["messages"]
+    assert [m["content"] for m in saved] == ["Tell me about the terminal.", reply.content]
+    assert saved[-1]["stats"]["stop_reason"] == "max_tokens"
+
+
+@pytest.mark.slow
+def test_a_stopped_continuation_keeps_the_text_and_what_came(
+    chat: ChatState, store: SessionStore, tiny_engine: Callable[[str], Engine]
+) -> None:
+    engine = tiny_engine("qwen2")
+    chat.session.settings = GenerationSettings(temperature=0.0, max_new_tokens=200)
+    [_prompt, reply] = answered(chat, ("go on", "One, two, "))  # as a stop may keep it
+    conversation = continue_with(engine, chat, pieces=2)
+    assert conversation[-1].content == "One, two,", "no prompt ends in a lone space token"
+    saved = on_disk(store, chat.session)["messages"][-1]
+    assert saved["content"] == reply.content and reply.content.startswith("One, two,")
+    assert len(reply.content) > len("One, two,")
+    assert saved["incomplete"] is False and saved["stats"]["stop_reason"] == "stopped"
+    # ... and it continues again, from what it kept.
+    assert chat.reply_to_continue() is reply
