@@ -148,19 +148,23 @@ def install_into_home(paths: Paths) -> Callable[[InstalledModel], InstalledModel
     return install
 
 
+def _refuse_whole_model_quantize(*args: object, **kwargs: object) -> None:
+    raise AssertionError("quantized through bigdl's whole-model from_pretrained")
+
+
 @pytest.fixture(scope="session")
 def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A QWEN_TUI_HOME with the real demo model (SmolLM2-135M) imported: slow, built once."""
+    """A QWEN_TUI_HOME with the real demo model (SmolLM2-135M) imported: slow, built once.
+
+    The import runs with bigdl's whole-model quantize path refused, so building this home is
+    also the check that the demo model installs tensor by tensor
+    (tests/engine/test_streamed_quantize.py): one import of the model per run, not two."""
+    from qwen_tui.engine import bigdl
     from qwen_tui.model_setup.importer import ensure_demo_model
 
     home = tmp_path_factory.mktemp("demo-home")
-    previous = os.environ.get("QWEN_TUI_HOME")
-    os.environ["QWEN_TUI_HOME"] = str(home)
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("QWEN_TUI_HOME", str(home))
+        patch.setattr(bigdl, "quantize_checkpoint", _refuse_whole_model_quantize)
         ensure_demo_model(get_paths())
-    finally:
-        if previous is None:
-            del os.environ["QWEN_TUI_HOME"]
-        else:
-            os.environ["QWEN_TUI_HOME"] = previous
     return home
