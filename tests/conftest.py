@@ -65,6 +65,16 @@ def pytest_runtest_call(item: pytest.Item):
         )
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (make test), every test of the demo model runs on one worker, so the
+    run imports the demo model once (demo_home, ~half a minute of CPU) instead of per worker."""
+    group = pytest.mark.xdist_group("demo-home")
+    for item in items:
+        if "demo_home" in getattr(item, "fixturenames", ()):
+            item.add_marker(group)
+
+
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own QWEN_TUI_HOME: no test reads or writes the user's data."""
