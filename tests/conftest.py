@@ -65,6 +65,16 @@ def pytest_runtest_call(item: pytest.Item):
         )
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (make test), every test of the demo model runs on one worker, so the
+    run imports the demo model once (demo_home, ~half a minute of CPU) instead of per worker."""
+    group = pytest.mark.xdist_group("demo-home")
+    for item in items:
+        if "demo_home" in getattr(item, "fixturenames", ()):
+            item.add_marker(group)
+
+
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own QWEN_TUI_HOME: no test reads or writes the user's data."""
@@ -148,19 +158,23 @@ def install_into_home(paths: Paths) -> Callable[[InstalledModel], InstalledModel
     return install
 
 
+def _refuse_whole_model_quantize(*args: object, **kwargs: object) -> None:
+    raise AssertionError("quantized through bigdl's whole-model from_pretrained")
+
+
 @pytest.fixture(scope="session")
 def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A QWEN_TUI_HOME with the real demo model (SmolLM2-135M) imported: slow, built once."""
+    """A QWEN_TUI_HOME with the real demo model (SmolLM2-135M) imported: slow, built once.
+
+    The import runs with bigdl's whole-model quantize path refused, so building this home is
+    also the check that the demo model installs tensor by tensor
+    (tests/engine/test_streamed_quantize.py): one import of the model per run, not two."""
+    from qwen_tui.engine import bigdl
     from qwen_tui.model_setup.importer import ensure_demo_model
 
     home = tmp_path_factory.mktemp("demo-home")
-    previous = os.environ.get("QWEN_TUI_HOME")
-    os.environ["QWEN_TUI_HOME"] = str(home)
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("QWEN_TUI_HOME", str(home))
+        patch.setattr(bigdl, "quantize_checkpoint", _refuse_whole_model_quantize)
         ensure_demo_model(get_paths())
-    finally:
-        if previous is None:
-            del os.environ["QWEN_TUI_HOME"]
-        else:
-            os.environ["QWEN_TUI_HOME"] = previous
     return home

@@ -38,7 +38,9 @@ def test_kernel_sensitive_tests_pass_under(kernel: str, tiny_engine, tmp_path: P
         pytest.skip(f"this CPU cannot run the {kernel} library ({cpu.model_name})")
     if kernel == tiny_engine("qwen2").info.kernel:
         pytest.skip(f"{kernel} is this process's library: the main run covered it")
-    env = {**os.environ, REQUESTED: kernel}
+    # A fresh pytest of its own, not one more pytest-xdist worker (make test runs on workers).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
+    env[REQUESTED] = kernel
     if kernel == "amx":
         # bigdl's wrapper sets AMX up itself and picks it on Intel CPUs that have it.
         if not cpu.is_intel:

