@@ -50,6 +50,8 @@ bench: $(STAMP) $(LLAMACPP_STAMP)
 	$(BIN)/python benchmarks/run.py $(ARGS)
 	# the launch: qwen-tui's prompt on screen against a bare Textual app's (~30 s)
 	$(BIN)/python benchmarks/launch_time.py --pairs 8
+	# where a token's time goes, against llama.cpp's token on the same weights (~4 min)
+	$(BIN)/python benchmarks/decode_anatomy.py
 
 # The long fault loops: SIGKILLs `qwen-tui ask` 60 times at random moments (~4 min), and
 # hangs up the TUI's terminal 24 times (~4 min); prints the figures. `make test` runs short
