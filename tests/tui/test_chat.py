@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from qwen_tui.chat import state as chat_state
+from qwen_tui.chat import reply_lifecycle
 from qwen_tui.conversation import StopReason
 from qwen_tui.engine.base import EngineError
 from qwen_tui.widgets.message_view import MessageView
@@ -92,7 +92,7 @@ async def test_escape_stops_and_keeps_partial_reply_on_disk(make_app):
 
 
 async def test_partial_reply_is_saved_while_streaming(make_app, monkeypatch):
-    monkeypatch.setattr(chat_state, "PARTIAL_SAVE_S", 0.05)
+    monkeypatch.setattr(reply_lifecycle, "PARTIAL_SAVE_S", 0.05)
     engine = FakeEngine(LONG_REPLY, delay=0.01)
     app = make_app(engine)
     async with app.run_test(size=(80, 24)) as pilot:
