@@ -17,7 +17,8 @@ from qwen_tui.config import Config
 from qwen_tui.conversation import GenerationStats, Message, Session, StopReason
 from qwen_tui.store import SessionStore, StoreError, schema
 from qwen_tui.store.export import session_markdown
-from qwen_tui.store.schema import session_from_dict, session_to_dict
+from qwen_tui.store.session_reading import session_from_dict
+from qwen_tui.store.session_writing import session_to_dict
 from tests.unit import test_chat_state
 
 disk_full = test_chat_state.disk_full  # the fixture: saves fail as on a full disk
