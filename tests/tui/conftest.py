@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from qwen_tui.app import QwenTuiApp
 from qwen_tui.config import Config
 from qwen_tui.model_files import InstalledModel, ModelManifest, write_manifest
 from qwen_tui.paths import Paths
+from qwen_tui.widgets.message_view import MessageView
 from tests.tui.fake_engine import FakeEngine
 
 FROZEN_NOW = 1_750_000_000.0
@@ -162,3 +164,40 @@ def screen_text(app: QwenTuiApp) -> str:
     """The screen as plain text, line by line: what the user would read."""
     strips = app.screen._compositor.render_strips()
     return "\n".join(strip.text for strip in strips)
+
+
+# ---------------------------------------------------------------- a chat on screen
+
+
+async def send(pilot, text: str) -> None:
+    """Type `text` and press enter; returns as soon as the prompt is sent."""
+    await pilot.press(*text)
+    await press_nowait(pilot.app, "enter")
+
+
+async def turns(pilot, *prompts: str) -> None:
+    """Send each prompt and wait until its reply is over and shown."""
+    for prompt in prompts:
+        await send(pilot, prompt)
+        await settle(pilot.app, pilot)
+
+
+@contextlib.asynccontextmanager
+async def chatting(
+    app: QwenTuiApp, *prompts: str, size: tuple[int, int] = (80, 24)
+) -> AsyncIterator[tuple[QwenTuiApp, object]]:
+    """`app` running with its model loaded, after `prompts` were sent and answered."""
+    async with app.run_test(size=size) as pilot:
+        await settle(app, pilot)
+        await turns(pilot, *prompts)
+        yield app, pilot
+
+
+def saved(app: QwenTuiApp) -> dict:
+    """The current session as written on disk."""
+    session = app.chat_screen.session
+    return json.loads(app.store.path_for(session.id).read_text(encoding="utf-8"))
+
+
+def views(app: QwenTuiApp) -> list[MessageView]:
+    return app.chat_screen.messages_view.views
