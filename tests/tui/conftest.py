@@ -108,11 +108,13 @@ async def wait_for(pilot, condition: Callable[[], object], timeout: float = 5.0)
 async def workers_done(app: QwenTuiApp) -> None:
     """Until every worker has ended, failed ones too: the app's workers never exit on error,
     the app tells the user (tests check what it says). Textual's wait_for_complete raises for
-    a failed worker only while it is still listed, a race a loaded machine loses now and then."""
-    from textual.worker import WorkerFailed
+    a failed worker only while it is still listed, a race a loaded machine loses now and then.
+    A cancelled one has ended too: an exclusive worker (a second session listing) cancels the
+    one before it, and a loaded machine sometimes lists both here."""
+    from textual.worker import WorkerCancelled, WorkerFailed
 
     for worker in list(app.workers):
-        with contextlib.suppress(WorkerFailed):
+        with contextlib.suppress(WorkerFailed, WorkerCancelled):
             await worker.wait()
 
 
