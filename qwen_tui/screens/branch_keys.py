@@ -1,6 +1,6 @@
 """The chat screen's keys for conversation branches: walk the siblings of a message
 (`‹ 2/3 ›`) and fork a session from a message. The rules are the chat state's
-(`ChatState.switch_sibling`, `fork_at`); this draws what they changed."""
+(`chat.branches.switch_sibling`, `fork_at`); this draws what they changed."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ fast server to ~1,000 pieces a second and kept the UI busy all along."""
 
 class ReplyOnScreen:
     """Mixed into ChatScreen (only): the reply's view and the status bar while it streams;
-    the rules (saves, pieces, stats) are ChatState's."""
+    the rules (saves, pieces, stats) are chat.replies' (chat/reply_lifecycle.py)."""
 
     async def _answer(self: ChatScreen) -> None:
         """Reply to the last user message now, or once the model has loaded."""

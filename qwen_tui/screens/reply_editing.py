@@ -1,9 +1,9 @@
 """Editing an answer (the old text kept as a branch) and continuing the last one: the chat
 screen's side of it.
 
-The rules are ChatState's (`replace_reply`: the old text stays as a sibling branch;
-`reply_to_continue`, `continue_reply`); this module asks with the editor dialog, says why
-something cannot be done, and redraws.
+The rules are the chat state's (`chat.branches.replace_reply`: the old text stays as a
+sibling branch; `chat.replies.reply_to_continue`, `continue_reply`); this module asks
+with the editor dialog, says why something cannot be done, and redraws.
 """
 
 from __future__ import annotations
