@@ -7,6 +7,7 @@ import json
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -14,8 +15,12 @@ from qwen_tui.app import QwenTuiApp
 from qwen_tui.config import Config
 from qwen_tui.model_files import InstalledModel, ModelManifest, write_manifest
 from qwen_tui.paths import Paths
-from qwen_tui.widgets.message_view import MessageView
 from tests.tui.fake_engine import FakeEngine
+
+if TYPE_CHECKING:
+    # A hint only: test_start_imports runs this module before the first frame, which must
+    # not have imported MessageView (its Markdown loads with the first message).
+    from qwen_tui.widgets.message_view import MessageView
 
 FROZEN_NOW = 1_750_000_000.0
 """The clock of snapshot tests (2025-06-15), so relative times never change."""
