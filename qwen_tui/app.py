@@ -4,8 +4,9 @@ The chat screen shows one session and asks the app for work (load a model, gener
 list sessions, count context tokens); each runs in a thread worker and reports back to the
 screen with messages. `on_worker_state_changed` is the single place a worker failure turns into
 a notification and a log entry (worker_failures.py says what the user sees). The command
-palette and the keys are in palette_commands.py, saving presets in preset_saving.py, and
-leaving when the terminal goes away in terminal_gone.py.
+palette and the keys are in palette_commands.py, saving presets in preset_saving.py, choosing
+and loading the model in model_loading.py, and leaving when the terminal goes away in
+terminal_gone.py.
 """
 
 from __future__ import annotations
@@ -31,31 +32,20 @@ from qwen_tui import STARTED_BY
 from qwen_tui.actions import default_key, help_text
 from qwen_tui.attachment import Attachment
 from qwen_tui.chat.left_off import LeftOff
-from qwen_tui.chat.model_slot import (
-    ChatModel,
-    LoadInProgressError,
-    ModelSlot,
-    available_models,
-    find_model,
-)
+from qwen_tui.chat.model_slot import ModelSlot
 from qwen_tui.chat.state import ChatState, open_new_session
-from qwen_tui.config import Config, RemoteConfig
+from qwen_tui.config import Config
 from qwen_tui.conversation import GenerationSettings, GenerationStats, Message, Session, StopReason
-from qwen_tui.engine.base import Engine, EngineError, TextChunk
+from qwen_tui.engine.base import Engine, TextChunk
 from qwen_tui.messages import (
     ContextCounted,
     GenerationFinished,
-    ModelStateChanged,
     SessionsListed,
     StreamedText,
     TokenReceived,
 )
-from qwen_tui.model_files import (
-    InstalledModel,
-    ModelNotFoundError,
-    list_installed,
-    upgrade_hint,
-)
+from qwen_tui.model_files import InstalledModel
+from qwen_tui.model_loading import ModelLoading
 from qwen_tui.palette_commands import declared_bindings, effective_key, palette_commands
 from qwen_tui.paths import Paths
 from qwen_tui.preset_saving import keep_settings
@@ -75,7 +65,7 @@ if TYPE_CHECKING:
 EngineFactory = Callable[[InstalledModel], Engine]
 
 
-class QwenTuiApp(App[int]):
+class QwenTuiApp(ModelLoading, App[int]):
     """qwen-tui's terminal UI."""
 
     CSS_PATH = "app.tcss"
@@ -195,107 +185,6 @@ class QwenTuiApp(App[int]):
         """A hang-up, SIGHUP/SIGTERM or the parent's end is making the app exit."""
         return self.terminal_gone.happened
 
-    def _start_first_model(self) -> None:
-        name = self._model_name or self.config.model.default
-        try:
-            model = find_model(self.config, self.paths, name) if name else None
-        except (ModelNotFoundError, EngineError) as error:  # a RemoteError: no such remote
-            self.models.not_found(str(error))
-            self.model_state_changed()
-            self.notify(str(error), title="Model", severity="error", timeout=15)
-            return
-        model = model or next(iter(self.installed_models()), None)
-        if model is None:
-            self.show_no_model()
-            return
-        self.switch_model(model)
-
-    def show_no_model(self) -> None:
-        """Nothing is installed: the setup screen opens over the chat, which says how to
-        get a model should the user close it."""
-        self.models.nothing_installed()
-        self.model_state_changed()
-        self.open_setup()
-
-    def no_model_message(self) -> str:
-        return (
-            "No model is installed yet. Open the command palette "
-            f"({self.COMMAND_PALETTE_BINDING}) and choose “Set up a model…” to download one, "
-            "import a local model or use the demo model. "
-            f"Or quit ({self.effective_key('app.quit')}) and run `qwen-tui setup` or "
-            "`qwen-tui import PATH`."
-        )
-
-    def open_setup(self) -> None:
-        """The setup screen; the model it sets up opens in the chat."""
-        from qwen_tui.screens.setup_screen import SetupScreen  # not needed to draw the chat
-
-        if not isinstance(self.screen, SetupScreen):
-            self.push_screen(SetupScreen(), self._setup_finished)
-
-    def _setup_finished(self, model: InstalledModel | None) -> None:
-        if model is not None and self.models.needs_loading(model):
-            self.switch_model(model)
-
-    def installed_models(self) -> list[InstalledModel]:
-        return list_installed(self.paths.models_dir)
-
-    def available_models(self) -> list[ChatModel]:
-        """What the model picker offers: the installed models, then the config's remotes."""
-        return available_models(self.config, self.paths)
-
-    # ------------------------------------------------------------ the model
-
-    def switch_model(self, model: ChatModel) -> None:
-        """Load `model` in the background; the old engine is freed first (RAM is scarce)."""
-        try:
-            old = self.models.begin_loading(model)
-        except LoadInProgressError:
-            self.notify("A model is already loading; try again when it is ready.")
-            return
-        self.model_state_changed()
-        hint = upgrade_hint(model) if isinstance(model, InstalledModel) else None
-        if hint:  # it still chats, slower: say how to fix it, as `ask` does
-            self.notify(hint, title="Old Qwen v1 install", severity="warning", timeout=30)
-        self._load_model(model, old)
-
-    def _load_engine(self, model: InstalledModel) -> Engine:
-        from qwen_tui.engine.loader import load_engine  # pulls in torch: only in the worker
-
-        return load_engine(model, threads=self.config.model.threads)
-
-    @work(thread=True, exclusive=True, group="model", exit_on_error=False)
-    def _load_model(self, model: ChatModel, old: Engine | None) -> Engine:
-        if old is not None:
-            with self._engine_lock:
-                old.close()
-        if isinstance(model, RemoteConfig):
-            from qwen_tui.engine.remote import load_remote
-
-            return load_remote(model)  # asks the server once: a RemoteError says what is wrong
-        return self._engine_factory(model)
-
-    @property
-    def engine(self) -> Engine | None:
-        return self.models.engine
-
-    @property
-    def model(self) -> ChatModel | None:
-        return self.models.model
-
-    @property
-    def model_state(self) -> str:
-        """none (nothing installed) / loading / ready / error."""
-        return self.models.state
-
-    def model_state_changed(self) -> None:
-        if self.chat_screen is not None:
-            self.chat_screen.post_message(self.model_state_message())
-
-    def model_state_message(self) -> ModelStateChanged:
-        models = self.models
-        return ModelStateChanged(models.state, models.info, models.error)
-
     # ------------------------------------------------------------ workers
 
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
@@ -364,10 +253,6 @@ class QwenTuiApp(App[int]):
             self._model_loaded(worker.result)
         elif event.state is WorkerState.ERROR:
             report_failure(self, worker)
-
-    def _model_loaded(self, engine: Engine) -> None:
-        self.models.loaded(engine)
-        self.model_state_changed()
 
     # ------------------------------------------------------------ keys, help, palette
 

@@ -1,6 +1,6 @@
 """The chat screen's keys for conversation branches: walk the siblings of a message
 (`‹ 2/3 ›`) and fork a session from a message. The rules are the chat state's
-(`ChatState.switch_sibling`, `fork_at`); this draws what they changed."""
+(`chat.branches.switch_sibling`, `fork_at`); this draws what they changed."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ async def walk(screen: ChatScreen, step: int) -> None:
         return
     chat = screen.chat
     focused = focused_message(screen)
-    target = chat.branch_target(focused)
+    target = chat.branches.branch_target(focused)
     if target is None:
         keys = screen.app.effective_key("session.regenerate")
         screen.notify(
@@ -68,7 +68,7 @@ async def walk(screen: ChatScreen, step: int) -> None:
         )
         return
     try:
-        switched = chat.switch_sibling(target, step)
+        switched = chat.branches.switch_sibling(target, step)
     except StoreError as error:
         screen.notify(str(error), title="Could not switch branches", severity="error")
         return
@@ -79,7 +79,7 @@ async def walk(screen: ChatScreen, step: int) -> None:
     if chat.editing is None:
         screen._set_editing(None)  # the edited message left the path (or no edit: a no-op)
     await screen.messages_view.show_session(screen.session)
-    view = screen.messages_view.view_for(chat.walked) if chat.walked else None
+    view = screen.messages_view.view_for(chat.branches.walked) if chat.branches.walked else None
     if focused is not None and view is not None:
         view.focus()
     screen.app.count_context(screen)
@@ -96,7 +96,7 @@ async def fork(screen: ChatScreen) -> None:
         screen.notify("Nothing to fork yet: send a message first.")
         return
     try:
-        opened = screen.chat.fork_at(message)
+        opened = screen.chat.branches.fork_at(message)
     except StoreError as error:
         screen.notify(str(error), title="Could not fork the session", severity="error")
         return

@@ -21,7 +21,7 @@ fast server to ~1,000 pieces a second and kept the UI busy all along."""
 
 class ReplyOnScreen:
     """Mixed into ChatScreen (only): the reply's view and the status bar while it streams;
-    the rules (saves, pieces, stats) are ChatState's."""
+    the rules (saves, pieces, stats) are chat.replies' (chat/reply_lifecycle.py)."""
 
     async def _answer(self: ChatScreen) -> None:
         """Reply to the last user message now, or once the model has loaded."""
@@ -37,9 +37,9 @@ class ReplyOnScreen:
         engine = self.app.engine
         assert engine is not None
         self._clear_pending()
-        start = self.chat.continue_reply if continuing else self.chat.start_reply
+        start = self.chat.replies.continue_reply if continuing else self.chat.replies.start_reply
         conversation = start(engine.info.name, self.status.context_used)
-        streaming = self.chat.streaming
+        streaming = self.chat.replies.streaming
         assert streaming is not None
         view = self.messages_view.view_for(streaming.message) if continuing else None
         self._reply_view = view = view or await self.messages_view.add(streaming.message)
@@ -58,7 +58,7 @@ class ReplyOnScreen:
             view.set_pending(False)
 
     def on_token_received(self: ChatScreen, message: TokenReceived) -> None:
-        streaming = self.chat.streaming
+        streaming = self.chat.replies.streaming
         if streaming is None or message.text is not streaming.incoming:
             return  # a late piece of a reply already stopped by quitting
         if streaming.chunks:
@@ -68,7 +68,7 @@ class ReplyOnScreen:
 
     def _take_pieces(self: ChatScreen, streaming: ReplyStream) -> None:
         now = time.monotonic()
-        taken = self.chat.take(streaming, now)
+        taken = self.chat.replies.take(streaming, now)
         if taken is None:
             return
         if self._reply_view is not None and self._reply_view.is_attached:
@@ -85,7 +85,7 @@ class ReplyOnScreen:
             self.notify(error, title="Could not save the reply", severity="error")
 
     async def on_generation_finished(self: ChatScreen, message: GenerationFinished) -> None:
-        finished = self.chat.finish(message.stats)
+        finished = self.chat.replies.finish(message.stats)
         if finished is None:
             return
         view, self._reply_view = self._reply_view, None
@@ -117,7 +117,7 @@ class ReplyOnScreen:
     def action_stop(self: ChatScreen) -> None:
         """Ask the engine to stop; the partial reply arrives as a STOPPED GenerationFinished.
         While editing the last message instead, leave the edit (the prompt is emptied)."""
-        if self.chat.stop():
+        if self.chat.replies.stop():
             self.status.state = "stopping"
         elif self.chat.editing is not None:
             self._set_editing(None)
@@ -126,7 +126,7 @@ class ReplyOnScreen:
 
     def stop_and_save(self: ChatScreen) -> None:
         """Before quitting: stop the reply and save what there is, marked stopped."""
-        self.save_with(self.session, self.chat.stop_and_save, "Could not save the reply")
+        self.save_with(self.session, self.chat.replies.stop_and_save, "Could not save the reply")
 
     async def action_regenerate(self: ChatScreen) -> None:
         """Drop the last answer and ask again (also answers a prompt left without one)."""

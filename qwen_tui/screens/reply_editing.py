@@ -1,9 +1,9 @@
 """Editing an answer (the old text kept as a branch) and continuing the last one: the chat
 screen's side of it.
 
-The rules are ChatState's (`replace_reply`: the old text stays as a sibling branch;
-`reply_to_continue`, `continue_reply`); this module asks with the editor dialog, says why
-something cannot be done, and redraws.
+The rules are the chat state's (`chat.branches.replace_reply`: the old text stays as a
+sibling branch; `chat.replies.reply_to_continue`, `continue_reply`); this module asks
+with the editor dialog, says why something cannot be done, and redraws.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def edit_reply(screen: ChatScreen, then_continue: Callable[[], Awaitable[None]])
 
 async def _save(screen: ChatScreen, message: Message, text: str) -> bool:
     session = screen.session
-    save = partial(screen.chat.replace_reply, message, text)
+    save = partial(screen.chat.branches.replace_reply, message, text)
     if not screen.save_with(session, save, "Could not save the edited answer"):
         return False
     # The old text became a branch (with the turns after it): the path below is redrawn,
@@ -73,7 +73,7 @@ def can_continue(screen: ChatScreen) -> bool:
     """The last answer can be continued now; else say why not."""
     if screen.busy() or not screen.writable():
         return False
-    if screen.chat.reply_to_continue() is None:
+    if screen.chat.replies.reply_to_continue() is None:
         screen.notify(
             "Nothing to continue: continue adds to the last answer, and there is none "
             "after the last message."

@@ -11,8 +11,9 @@ from qwen_tui.store.errors import (
 )
 from qwen_tui.store.lock import LockHolder, SessionLock
 from qwen_tui.store.open_session import OpenSession
-from qwen_tui.store.schema import SCHEMA_VERSION, SessionSummary
+from qwen_tui.store.schema import SCHEMA_VERSION
 from qwen_tui.store.session_files import check_session_id
+from qwen_tui.store.session_reading import SessionSummary
 from qwen_tui.store.sessions import SessionStore
 
 __all__ = [

@@ -11,7 +11,7 @@ from pathlib import Path
 from qwen_tui.conversation import ROLE_LABELS, Session
 from qwen_tui.stats_text import reply_stats_line
 from qwen_tui.store.atomic import write_atomic
-from qwen_tui.store.schema import dumps, session_to_dict
+from qwen_tui.store.session_writing import dumps, session_to_dict
 from qwen_tui.visible_text import one_line, visible_text
 from qwen_tui.well_formed import well_formed
 

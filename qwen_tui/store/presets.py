@@ -5,10 +5,10 @@ atomic writer; config.toml stays the user's and is never rewritten. Saved defaul
 are any, are what new sessions start from instead of config.toml's `system_prompt` and
 `[generation]`: the user chose them later, from inside the app.
 
-Every value is checked against the same bounds as config.toml and the settings dialog
-(conversation.SETTING_BOUNDS). One bad preset is skipped with a message naming it, the others
-load; a file that is not TOML at all is moved aside, so nothing the user saved is overwritten
-unseen.
+Every value is checked for its type by typed_fields and against the same bounds as
+config.toml and the settings dialog (conversation.SETTING_BOUNDS). One bad preset is skipped
+with a message naming it, the others load; a file that is not TOML at all is moved aside, so
+nothing the user saved is overwritten unseen.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import contextlib
 import logging
 import os
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from qwen_tui.config import Config
 from qwen_tui.conversation import SETTING_BOUNDS, GenerationSettings, Session
 from qwen_tui.paths import ensure_private_dir
 from qwen_tui.store.atomic import write_atomic
+from qwen_tui.typed_fields import Mismatch, checked, field_types
 
 log = logging.getLogger(__name__)
 
@@ -138,19 +139,28 @@ def _preset(name: str, entry: object) -> Preset:
     if not isinstance(system_prompt, str):
         raise PresetError("system_prompt must be text")
     values: dict[str, Any] = {}
-    known = {f.name for f in fields(GenerationSettings)}
+    known = field_types(GenerationSettings)
     for key, value in entry.items():
         if key == "system_prompt":
             continue
         if key not in known:
             raise PresetError(f"unknown setting {key!r}")
-        bound = SETTING_BOUNDS[key]
-        if isinstance(value, int) and not isinstance(value, bool) and not bound.integer:
-            value = float(value)
-        if not bound.allows(value):
-            raise PresetError(f"{key}: expected {bound.words}, got {value!r}")
-        values[key] = value
+        values[key] = _setting(key, value, known[key])
     return Preset(name, system_prompt, GenerationSettings(**values))
+
+
+def _setting(key: str, value: object, expected: Any) -> Any:
+    """`value` as setting `key`: of its type (typed_fields: an integer is fine for a number,
+    true/false never is one) and within its bounds; PresetError says what a good value is."""
+    bound = SETTING_BOUNDS[key]
+    try:
+        typed = checked(value, expected, finite=True)
+    except Mismatch:
+        pass
+    else:
+        if bound.allows(typed):
+            return typed
+    raise PresetError(f"{key}: expected {bound.words}, got {value!r}")
 
 
 def _table(preset: Preset) -> dict[str, Any]:

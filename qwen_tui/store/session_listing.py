@@ -12,7 +12,7 @@ from qwen_tui.store.atomic import describe_os_error
 from qwen_tui.store.bad_files import BadFiles
 from qwen_tui.store.errors import StoreError, StoreProblem
 from qwen_tui.store.leftovers import remove_orphan_lock_files, remove_stale_temp_files
-from qwen_tui.store.schema import NewerSchemaError, SessionSummary, loads, summary_from_dict
+from qwen_tui.store.schema import NewerSchemaError
 from qwen_tui.store.session_files import (
     SAFE_ID,
     SUFFIX,
@@ -21,6 +21,7 @@ from qwen_tui.store.session_files import (
     read_regular_file,
     stat_key,
 )
+from qwen_tui.store.session_reading import SessionSummary, loads, summary_from_dict
 
 
 @dataclass(frozen=True)

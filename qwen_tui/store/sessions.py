@@ -17,7 +17,8 @@ This module is the store itself (load, save, delete, lock, open); beside it are
 session_listing.py (list()), bad_files.py (moving bad files aside), errors.py (what can go
 wrong), session_files.py (ids, reading only plain files, renames that never overwrite),
 open_session.py (what open() returns), leftovers.py (what crashes leave behind), schema.py
-(the JSON layout) and lock.py.
+(the JSON layout: versions, migrations), session_reading.py and session_writing.py (a
+session from and to that layout) and lock.py.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ from qwen_tui.store.errors import (
 from qwen_tui.store.leftovers import remove_lock_file
 from qwen_tui.store.lock import LOCK_SUFFIX, LockHolder, SessionLock
 from qwen_tui.store.open_session import OpenSession
-from qwen_tui.store.schema import SessionSummary, dumps, loads, session_from_dict, session_to_dict
 from qwen_tui.store.session_files import (
     BACKUP_SUFFIX,
     SUFFIX,
@@ -58,6 +58,8 @@ from qwen_tui.store.session_files import (
     stat_key,
 )
 from qwen_tui.store.session_listing import SessionListing
+from qwen_tui.store.session_reading import SessionSummary, loads, session_from_dict
+from qwen_tui.store.session_writing import dumps, session_to_dict
 
 
 class SessionStore:

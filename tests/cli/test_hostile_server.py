@@ -149,7 +149,7 @@ def test_a_session_poisoned_by_an_older_release_still_works(
 ) -> None:
     """Files written before this fix hold lone surrogates as JSON escapes: they load as
     U+FFFD, so the next turn can be sent and saved."""
-    from qwen_tui.store.schema import dumps, session_to_dict
+    from qwen_tui.store.session_writing import dumps, session_to_dict
     from tests.faults.asking import make_session
 
     session = make_session()

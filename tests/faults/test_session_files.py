@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from qwen_tui.conversation import GenerationStats, Message, Session, StopReason
 from qwen_tui.paths import Paths
 from qwen_tui.store import SCHEMA_VERSION, CorruptSessionError, SessionStore, StoreError, schema
-from qwen_tui.store.schema import dumps, session_to_dict
+from qwen_tui.store.session_writing import dumps, session_to_dict
 from tests.cli.in_process import examples, run_main
 from tests.remote.hostile import hostile_text, raw_controls
 

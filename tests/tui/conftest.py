@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -14,6 +16,11 @@ from qwen_tui.config import Config
 from qwen_tui.model_files import InstalledModel, ModelManifest, write_manifest
 from qwen_tui.paths import Paths
 from tests.tui.fake_engine import FakeEngine
+
+if TYPE_CHECKING:
+    # A hint only: test_start_imports runs this module before the first frame, which must
+    # not have imported MessageView (its Markdown loads with the first message).
+    from qwen_tui.widgets.message_view import MessageView
 
 FROZEN_NOW = 1_750_000_000.0
 """The clock of snapshot tests (2025-06-15), so relative times never change."""
@@ -106,11 +113,13 @@ async def wait_for(pilot, condition: Callable[[], object], timeout: float = 5.0)
 async def workers_done(app: QwenTuiApp) -> None:
     """Until every worker has ended, failed ones too: the app's workers never exit on error,
     the app tells the user (tests check what it says). Textual's wait_for_complete raises for
-    a failed worker only while it is still listed, a race a loaded machine loses now and then."""
-    from textual.worker import WorkerFailed
+    a failed worker only while it is still listed, a race a loaded machine loses now and then.
+    A cancelled one has ended too: an exclusive worker (a second session listing) cancels the
+    one before it, and a loaded machine sometimes lists both here."""
+    from textual.worker import WorkerCancelled, WorkerFailed
 
     for worker in list(app.workers):
-        with contextlib.suppress(WorkerFailed):
+        with contextlib.suppress(WorkerFailed, WorkerCancelled):
             await worker.wait()
 
 
@@ -162,3 +171,40 @@ def screen_text(app: QwenTuiApp) -> str:
     """The screen as plain text, line by line: what the user would read."""
     strips = app.screen._compositor.render_strips()
     return "\n".join(strip.text for strip in strips)
+
+
+# ---------------------------------------------------------------- a chat on screen
+
+
+async def send(pilot, text: str) -> None:
+    """Type `text` and press enter; returns as soon as the prompt is sent."""
+    await pilot.press(*text)
+    await press_nowait(pilot.app, "enter")
+
+
+async def turns(pilot, *prompts: str) -> None:
+    """Send each prompt and wait until its reply is over and shown."""
+    for prompt in prompts:
+        await send(pilot, prompt)
+        await settle(pilot.app, pilot)
+
+
+@contextlib.asynccontextmanager
+async def chatting(
+    app: QwenTuiApp, *prompts: str, size: tuple[int, int] = (80, 24)
+) -> AsyncIterator[tuple[QwenTuiApp, object]]:
+    """`app` running with its model loaded, after `prompts` were sent and answered."""
+    async with app.run_test(size=size) as pilot:
+        await settle(app, pilot)
+        await turns(pilot, *prompts)
+        yield app, pilot
+
+
+def saved(app: QwenTuiApp) -> dict:
+    """The current session as written on disk."""
+    session = app.chat_screen.session
+    return json.loads(app.store.path_for(session.id).read_text(encoding="utf-8"))
+
+
+def views(app: QwenTuiApp) -> list[MessageView]:
+    return app.chat_screen.messages_view.views

@@ -10,14 +10,15 @@ from qwen_tui.config import Config
 from qwen_tui.screens.help_screen import HelpScreen
 from qwen_tui.screens.settings_dialog import SettingsDialog
 from qwen_tui.widgets.message_view import MessageView
-from tests.tui.conftest import install_fake_model, press_nowait, screen_text, settle, wait_for
+from tests.tui.conftest import (
+    install_fake_model,
+    press_nowait,
+    screen_text,
+    settle,
+    turns,
+    wait_for,
+)
 from tests.tui.fake_engine import FakeEngine
-
-
-async def chat(pilot, text: str) -> None:
-    await pilot.press(*text)
-    await press_nowait(pilot.app, "enter")
-    await settle(pilot.app, pilot)
 
 
 async def test_settings_dialog_saves_prompt_and_sampling_with_the_session(make_app):
@@ -25,7 +26,7 @@ async def test_settings_dialog_saves_prompt_and_sampling_with_the_session(make_a
     app = make_app(engine)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
-        await chat(pilot, "hi")
+        await turns(pilot, "hi")
         await pilot.press("ctrl+s")
         await pilot.pause()
         dialog = app.screen
@@ -74,7 +75,7 @@ async def test_copy_last_answer_or_the_focused_message(make_app):
         await settle(app, pilot)
         await pilot.press("ctrl+y")
         assert app.clipboard == ""  # nothing to copy yet
-        await chat(pilot, "the question")
+        await turns(pilot, "the question")
         await pilot.press("ctrl+y")
         assert app.clipboard == "the **answer**"
         app.chat_screen.query(MessageView).first().focus()
@@ -88,7 +89,7 @@ async def test_copy_leaves_out_control_characters_and_says_so(make_app):
     app = make_app(FakeEngine(hostile))
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
-        await chat(pilot, "the question")
+        await turns(pilot, "the question")
         await pilot.press("ctrl+y")
         assert app.clipboard == "ok[201~echo PWNED > file\n2J done"
         assert any("3 control characters left out" in str(n.message) for n in app._notifications)
@@ -99,7 +100,7 @@ async def test_export_writes_markdown_and_reports_the_path(make_app, tmp_path, m
     app = make_app(FakeEngine("Use `ls -la`."))
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
-        await chat(pilot, "list files")
+        await turns(pilot, "list files")
         await pilot.press("ctrl+e")
         await pilot.pause()
         field = app.screen.query_one("#dialog-input", Input)
@@ -155,7 +156,7 @@ async def test_help_shows_effective_keys_after_rebinding(make_app):
         assert "ctrl+t" in shown and "Start a new session" in shown
         assert "f6" in shown and "ctrl+y" not in shown
         await pilot.press("escape")
-        await chat(pilot, "first")
+        await turns(pilot, "first")
         first = app.chat_screen.session.id
         await pilot.press("ctrl+n")  # no longer bound
         await settle(app, pilot)
@@ -169,7 +170,7 @@ async def test_command_palette_runs_actions(make_app):
     app = make_app(FakeEngine("x"))
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
-        await chat(pilot, "first")
+        await turns(pilot, "first")
         first = app.chat_screen.session.id
         await pilot.press("ctrl+p")
         await pilot.pause()
@@ -223,7 +224,7 @@ async def test_config_can_hide_stats_and_start_without_sidebar(make_app):
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
         assert not app.chat_screen.sidebar.display
-        await chat(pilot, "hi")
+        await turns(pilot, "hi")
         reply = app.chat_screen.query(MessageView).last()
         assert "tok/s" not in screen_text(app)
         assert reply.message.stats is not None  # still measured and saved
@@ -234,7 +235,7 @@ async def test_runs_with_no_color(make_app, monkeypatch):
     app = make_app(FakeEngine("monochrome"))
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
-        await chat(pilot, "hi")
+        await turns(pilot, "hi")
         assert "monochrome" in screen_text(app)
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from qwen_tui.widgets.message_view import MessageView
 from qwen_tui.widgets.session_sidebar import SessionItem
-from tests.tui.conftest import settle, wait_for
+from tests.tui.conftest import chatting, saved, settle, turns, views, wait_for
 from tests.tui.fake_engine import FakeEngine
-from tests.tui.test_chat import saved, send, views
 
 
 def role_line(view: MessageView) -> str:
@@ -20,11 +19,7 @@ def shown(app) -> list[str]:
 
 async def test_regenerating_twice_shows_3_of_3_and_the_keys_walk_the_replies(make_app):
     engine = FakeEngine(["one", "two", "three", "after two"])
-    app = make_app(engine)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
-        await send(pilot, "question")
-        await settle(app, pilot)
+    async with chatting(make_app(engine), "question") as (app, pilot):
         for _ in range(2):
             await pilot.press("ctrl+r")
             await settle(app, pilot)
@@ -36,8 +31,7 @@ async def test_regenerating_twice_shows_3_of_3_and_the_keys_walk_the_replies(mak
         assert shown(app) == ["question", "two"] and role_line(views(app)[1]).endswith("‹ 2/3 ›")
         assert saved(app)["messages"][1]["content"] == "two"
         # A turn on the reply shown continues that branch; the model is sent that path.
-        await send(pilot, "more")
-        await settle(app, pilot)
+        await turns(pilot, "more")
         assert shown(app) == ["question", "two", "more", "after two"]
         assert [m.content for m in engine.calls[-1][0]][1:] == ["question", "two", "more"]
         # Walking the replies again brings each one's own continuation (or none).
@@ -54,11 +48,7 @@ async def test_regenerating_twice_shows_3_of_3_and_the_keys_walk_the_replies(mak
 
 async def test_an_edited_prompt_keeps_the_old_one_as_a_sibling(make_app):
     engine = FakeEngine(["first", "second"])
-    app = make_app(engine)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
-        await send(pilot, "helo")
-        await settle(app, pilot)
+    async with chatting(make_app(engine), "helo") as (app, pilot):
         await pilot.press("up", "backspace", *"lo", "enter")
         await settle(app, pilot)
         assert shown(app) == ["hello", "second"]
@@ -70,11 +60,7 @@ async def test_an_edited_prompt_keeps_the_old_one_as_a_sibling(make_app):
 
 
 async def test_without_siblings_the_keys_say_how_to_make_some(make_app):
-    app = make_app(FakeEngine(["only"]))
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
-        await send(pilot, "q")
-        await settle(app, pilot)
+    async with chatting(make_app(FakeEngine(["only"])), "q") as (app, pilot):
         await pilot.press("f9")
         await settle(app, pilot)
         assert shown(app) == ["q", "only"]
@@ -83,13 +69,7 @@ async def test_without_siblings_the_keys_say_how_to_make_some(make_app):
 
 async def test_fork_opens_a_new_session_marked_in_the_sidebar(make_app):
     engine = FakeEngine(["a1", "a2"])
-    app = make_app(engine)
-    async with app.run_test(size=(120, 30)) as pilot:
-        await settle(app, pilot)
-        await send(pilot, "q1")
-        await settle(app, pilot)
-        await send(pilot, "q2")
-        await settle(app, pilot)
+    async with chatting(make_app(engine), "q1", "q2", size=(120, 30)) as (app, pilot):
         parent = app.chat_screen.session
         views(app)[1].focus()  # fork from the first answer
         await pilot.press("f4")
@@ -109,11 +89,7 @@ async def test_fork_opens_a_new_session_marked_in_the_sidebar(make_app):
 
 
 async def test_fork_from_the_command_palette(make_app):
-    app = make_app(FakeEngine(["a1"]))
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
-        await send(pilot, "q1")
-        await settle(app, pilot)
+    async with chatting(make_app(FakeEngine(["a1"])), "q1") as (app, pilot):
         parent = app.chat_screen.session
         await pilot.press("ctrl+p")
         await pilot.pause()

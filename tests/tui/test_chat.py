@@ -2,47 +2,37 @@
 
 from __future__ import annotations
 
-import json
-
-from qwen_tui.chat import state as chat_state
+from qwen_tui.chat import reply_lifecycle
 from qwen_tui.conversation import StopReason
 from qwen_tui.engine.base import EngineError
 from qwen_tui.widgets.message_view import MessageView
 from qwen_tui.widgets.prompt_input import PromptInput
-from tests.tui.conftest import FakeFactory, press_nowait, settle, type_while_busy, wait_for
+from tests.tui.conftest import (
+    FakeFactory,
+    chatting,
+    press_nowait,
+    saved,
+    send,
+    settle,
+    turns,
+    type_while_busy,
+    views,
+    wait_for,
+)
 from tests.tui.fake_engine import FakeEngine
 
 LONG_REPLY = " ".join(f"word{i}" for i in range(400))
-
-
-def saved(app) -> dict:
-    """The current session as written on disk."""
-    session = app.chat_screen.session
-    return json.loads(app.store.path_for(session.id).read_text(encoding="utf-8"))
-
-
-def views(app) -> list[MessageView]:
-    return app.chat_screen.messages_view.views
 
 
 def footer(view: MessageView) -> str:
     return str(view.query_one(".footer").render())
 
 
-async def send(pilot, text: str) -> None:
-    """Type `text` and press enter; returns as soon as the prompt is sent."""
-    await pilot.press(*text)
-    await press_nowait(pilot.app, "enter")
-
-
 async def test_send_streams_reply_shows_stats_and_saves(make_app):
     engine = FakeEngine("Here is `code`:\n\n```python\nprint('hi')\n```")
-    app = make_app(engine)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
+    async with chatting(make_app(engine)) as (app, pilot):
         assert app.chat_screen.status.state == "ready"
-        await send(pilot, "hello there")
-        await settle(app, pilot)
+        await turns(pilot, "hello there")
         user, reply = views(app)
         assert user.message.content == "hello there"
         assert reply.body.source == engine._replies[0]
@@ -63,9 +53,7 @@ async def test_send_streams_reply_shows_stats_and_saves(make_app):
 
 async def test_user_message_is_saved_before_generation_starts(make_app):
     engine = FakeEngine(LONG_REPLY, delay=0.02)
-    app = make_app(engine)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
+    async with chatting(make_app(engine)) as (app, pilot):
         await send(pilot, "first")
         await wait_for(pilot, engine.started.is_set)
         assert saved(app)["messages"][0]["content"] == "first"
@@ -75,9 +63,7 @@ async def test_user_message_is_saved_before_generation_starts(make_app):
 
 async def test_escape_stops_and_keeps_partial_reply_on_disk(make_app):
     engine = FakeEngine(LONG_REPLY, delay=0.01)
-    app = make_app(engine)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
+    async with chatting(make_app(engine)) as (app, pilot):
         await send(pilot, "talk a lot")
         await wait_for(pilot, lambda: len(getattr(app.chat_screen.reply, "content", "")) > 20)
         await press_nowait(app, "escape")
@@ -92,11 +78,9 @@ async def test_escape_stops_and_keeps_partial_reply_on_disk(make_app):
 
 
 async def test_partial_reply_is_saved_while_streaming(make_app, monkeypatch):
-    monkeypatch.setattr(chat_state, "PARTIAL_SAVE_S", 0.05)
+    monkeypatch.setattr(reply_lifecycle, "PARTIAL_SAVE_S", 0.05)
     engine = FakeEngine(LONG_REPLY, delay=0.01)
-    app = make_app(engine)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
+    async with chatting(make_app(engine)) as (app, pilot):
         await send(pilot, "go")
 
         def partial_on_disk() -> bool:
@@ -112,11 +96,7 @@ async def test_partial_reply_is_saved_while_streaming(make_app, monkeypatch):
 
 async def test_regenerate_replaces_the_last_answer(make_app):
     engine = FakeEngine(["first answer", "second answer"])
-    app = make_app(engine)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
-        await send(pilot, "question")
-        await settle(app, pilot)
+    async with chatting(make_app(engine), "question") as (app, pilot):
         await pilot.press("ctrl+r")
         await settle(app, pilot)
         messages = app.chat_screen.session.messages
@@ -131,11 +111,7 @@ async def test_regenerate_replaces_the_last_answer(make_app):
 
 async def test_up_in_empty_prompt_edits_and_resends_the_last_message(make_app):
     engine = FakeEngine(["one", "two"])
-    app = make_app(engine)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
-        await send(pilot, "helo")
-        await settle(app, pilot)
+    async with chatting(make_app(engine), "helo") as (app, pilot):
         prompt = app.chat_screen.query_one(PromptInput)
         await pilot.press("up")
         assert prompt.text == "helo"
@@ -150,9 +126,7 @@ async def test_up_in_empty_prompt_edits_and_resends_the_last_message(make_app):
 
 async def test_ctrl_j_inserts_a_newline_and_paste_keeps_lines(make_app):
     engine = FakeEngine("ok")
-    app = make_app(engine)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
+    async with chatting(make_app(engine)) as (app, pilot):
         prompt = app.chat_screen.query_one(PromptInput)
         await pilot.press(*"line one", "ctrl+j", *"line two")
         assert prompt.text == "line one\nline two"
@@ -188,9 +162,7 @@ async def test_prompt_sent_before_the_model_loads_is_answered_after(make_app):
 
 async def test_prompt_stays_responsive_while_a_long_reply_streams(make_app):
     engine = FakeEngine([LONG_REPLY, "short"], delay=0.01)
-    app = make_app(engine)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
+    async with chatting(make_app(engine)) as (app, pilot):
         await send(pilot, "go")
         await wait_for(pilot, engine.started.is_set)
         prompt = app.chat_screen.query_one(PromptInput)
@@ -211,31 +183,23 @@ async def test_prompt_stays_responsive_while_a_long_reply_streams(make_app):
 
 async def test_generation_error_is_marked_and_the_app_keeps_going(make_app):
     engine = FakeEngine("never finished here", fail_with="out of memory", fail_after=1)
-    app = make_app(engine)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
-        await send(pilot, "hi")
-        await settle(app, pilot)
+    async with chatting(make_app(engine), "hi") as (app, pilot):
         reply_view = views(app)[1]
         assert "failed: out of memory" in footer(reply_view)
         assert reply_view.has_class("-error")
         assert any("out of memory" in str(n.message) for n in app._notifications)
         assert saved(app)["messages"][1]["stats"]["error"] == "out of memory"
         engine.fail_with = None
-        await send(pilot, "again")
-        await settle(app, pilot)
+        await turns(pilot, "again")
         assert app.chat_screen.session.messages[-1].content == "never finished here"
 
 
 async def test_save_failure_keeps_the_typed_text(make_app, paths):
-    app = make_app(FakeEngine("x"))
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
+    async with chatting(make_app(FakeEngine("x"))) as (app, pilot):
         # a file where the sessions folder should be: saving really fails (even as root)
         paths.sessions_dir.rename(paths.sessions_dir.with_name("moved"))
         paths.sessions_dir.write_text("not a folder")
-        await send(pilot, "important words")
-        await settle(app, pilot)
+        await turns(pilot, "important words")
         prompt = app.chat_screen.query_one(PromptInput)
         assert prompt.text == "important words"
         assert app.chat_screen.session.messages == []
@@ -247,9 +211,7 @@ async def test_model_load_failure_is_reported_and_prompt_kept(make_app):
     def broken(model):
         raise EngineError(f"model {model.name!r} is damaged (missing config.json)")
 
-    app = make_app(factory=broken)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
+    async with chatting(make_app(factory=broken)) as (app, pilot):
         assert app.chat_screen.status.state == "error"
         assert any("damaged" in str(n.message) for n in app._notifications)
         await send(pilot, "hello")
@@ -259,9 +221,7 @@ async def test_model_load_failure_is_reported_and_prompt_kept(make_app):
 
 
 async def test_no_model_installed_says_how_to_get_one(make_app):
-    app = make_app(models=())
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
+    async with chatting(make_app(models=())) as (app, _):
         notice = app.chat_screen.query_one("#notice")
         assert notice.display
         text = str(notice.render())
@@ -283,9 +243,7 @@ async def test_streamed_text_shows_while_generating_in_batched_updates(make_app,
 
     monkeypatch.setattr(MarkdownStream, "write", counting_write)
     engine = FakeEngine(LONG_REPLY, delay=0.005)
-    app = make_app(engine)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
+    async with chatting(make_app(engine)) as (app, pilot):
         await send(pilot, "go")
         await wait_for(pilot, lambda: len(writes) >= 2)
         assert app.chat_screen.generating, "the reply should still be streaming"

@@ -16,7 +16,7 @@ from qwen_tui.conversation import StopReason
 from qwen_tui.store import SessionStore
 from qwen_tui.widgets.message_view import MessageView
 from tests.remote.sse_server import Answer, ReplayServer, read_events, token_events
-from tests.tui.conftest import press_nowait, screen_text, settle, wait_for
+from tests.tui.conftest import press_nowait, screen_text, send, settle, wait_for
 from tests.tui.fake_engine import FakeEngine
 
 
@@ -29,11 +29,6 @@ def server() -> Iterator[ReplayServer]:
 def lab_config(server: ReplayServer, **model: str) -> Config:
     lab = RemoteConfig(name="lab", base_url=server.base_url, model="smollm2", context_length=4096)
     return Config(remotes=(lab,), model=ModelConfig(**model))
-
-
-async def send(app, pilot, text: str) -> None:
-    await pilot.press(*text)
-    await press_nowait(app, "enter")
 
 
 async def pick(app, pilot, key: str) -> None:
@@ -55,7 +50,7 @@ async def test_chat_switches_to_a_remote_and_back(make_app, paths, server: Repla
     app = make_app(local, config=lab_config(server))
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app, pilot)
-        await send(app, pilot, "one")
+        await send(pilot, "one")
         await settle(app, pilot)
         assert last_reply(app).message.content == "local says hi"
 
@@ -76,13 +71,13 @@ async def test_chat_switches_to_a_remote_and_back(make_app, paths, server: Repla
         assert local.closed  # RAM is freed before the next model loads
         status = app.chat_screen.status
         assert (status.model_name, status.context_size) == ("remote:lab", 4096)
-        await send(app, pilot, "two")
+        await send(pilot, "two")
         await settle(app, pilot)
         assert last_reply(app).message.content == "Hello, hello!"
         assert server.chat_requests()[-1].json["messages"][-1] == {"role": "user", "content": "two"}
 
         # the slow stream, stopped after a few tokens: the server sees the client go
-        await send(app, pilot, "three")
+        await send(pilot, "three")
         await wait_for(pilot, lambda: last_reply(app).message.content.count(" w") >= 3)
         await press_nowait(app, "escape")
         await settle(app, pilot)
@@ -95,7 +90,7 @@ async def test_chat_switches_to_a_remote_and_back(make_app, paths, server: Repla
         await wait_for(pilot, lambda: app.model_state == "ready")
         assert app.chat_screen.status.model_name == "demo"
         assert app.fake_factory.loaded == ["demo", "demo"]  # loaded afresh: a new FakeEngine
-        await send(app, pilot, "four")
+        await send(pilot, "four")
         await settle(app, pilot)
         assert last_reply(app).message.content == "Hello from the fake engine."
         session_id = app.chat_screen.session.id
@@ -120,7 +115,7 @@ async def test_the_session_names_the_remote_that_answered(make_app, paths, serve
         await settle(app, pilot)
         assert app.fake_factory.loaded == []  # the remote opened at start, not a local model
         assert app.chat_screen.status.model_name == "remote:lab"
-        await send(app, pilot, "hi")
+        await send(pilot, "hi")
         await settle(app, pilot)
         session_id = app.chat_screen.session.id
     saved = SessionStore(paths.sessions_dir).load(session_id)
@@ -145,6 +140,6 @@ async def test_an_unreachable_remote_fails_to_load_in_words(make_app, server: Re
         await settle(app, pilot)
         assert app.model_state == "error"
         assert "has no model 'smollm2'" in screen_text(app)
-        await send(app, pilot, "hello")  # the prompt is kept, the user is told what to do
+        await send(pilot, "hello")  # the prompt is kept, the user is told what to do
         await settle(app, pilot)
         assert app.chat_screen.prompt.text == "hello"

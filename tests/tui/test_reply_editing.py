@@ -4,19 +4,12 @@ from __future__ import annotations
 
 from qwen_tui.engine.base import CONTINUE_NEEDS_LOCAL
 from qwen_tui.screens.reply_editor import ReplyEditor, ReplyText
-from tests.tui.conftest import settle, wait_for
+from tests.tui.conftest import chatting, saved, settle, turns, views, wait_for
 from tests.tui.fake_engine import FakeEngine
-from tests.tui.test_chat import saved, send, views
 
 
 def told(app, text: str) -> bool:
     return any(text in str(n.message) for n in app._notifications)
-
-
-async def answered(app, pilot, prompt: str = "hello") -> None:
-    await settle(app, pilot)
-    await send(pilot, prompt)
-    await settle(app, pilot)
 
 
 async def edit_to(app, pilot, text: str, *keys: str) -> ReplyEditor:
@@ -32,10 +25,7 @@ async def edit_to(app, pilot, text: str, *keys: str) -> ReplyEditor:
 
 async def test_the_editor_saves_the_answer_and_keeps_the_old_text_as_a_branch(make_app):
     engine = FakeEngine(["First answer.", "Second answer."])
-    app = make_app(engine)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await answered(app, pilot, "one")
-        await answered(app, pilot, "two")
+    async with chatting(make_app(engine), "one", "two") as (app, pilot):
         # The focused answer is the one edited; any answer can be.
         views(app)[1].focus()
         await pilot.press("f5")
@@ -66,9 +56,7 @@ async def test_the_editor_saves_the_answer_and_keeps_the_old_text_as_a_branch(ma
 
 async def test_continue_appends_to_the_last_answer_as_the_same_turn(make_app):
     engine = FakeEngine(["It was", "and more words."])
-    app = make_app(engine)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await answered(app, pilot, "tell me")
+    async with chatting(make_app(engine), "tell me") as (app, pilot):
         await edit_to(app, pilot, "Once upon a time")
         await pilot.press("ctrl+g")
         await settle(app, pilot)
@@ -85,9 +73,7 @@ async def test_continue_appends_to_the_last_answer_as_the_same_turn(make_app):
 
 async def test_save_and_continue_from_the_editor(make_app):
     engine = FakeEngine(["Hello", " world."])
-    app = make_app(engine)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await answered(app, pilot)
+    async with chatting(make_app(engine), "hello") as (app, pilot):
         await edit_to(app, pilot, "Hello,", "tab", "tab", "enter")  # Save and continue
         await settle(app, pilot)
         assert saved(app)["messages"][-1]["content"] == "Hello, world."
@@ -96,13 +82,11 @@ async def test_save_and_continue_from_the_editor(make_app):
 
 async def test_continue_says_why_it_cannot(make_app):
     engine = FakeEngine("Answer.")
-    app = make_app(engine)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
+    async with chatting(make_app(engine)) as (app, pilot):
         await pilot.press("ctrl+g")
         await pilot.pause()
         assert told(app, "Nothing to continue")
-        await answered(app, pilot)
+        await turns(pilot, "hello")
         engine.continues_replies = False  # as a remote server's engine
         await pilot.press("ctrl+g")
         await settle(app, pilot)

@@ -11,14 +11,8 @@ from qwen_tui.conversation import Message, Session
 from qwen_tui.screens.settings_dialog import SettingsDialog
 from qwen_tui.store import SessionStore
 from qwen_tui.widgets.session_sidebar import SessionItem
-from tests.tui.conftest import press_nowait, settle, wait_for
+from tests.tui.conftest import press_nowait, settle, turns, wait_for
 from tests.tui.fake_engine import FakeEngine
-
-
-async def chat(pilot, text: str) -> None:
-    await pilot.press(*text)
-    await press_nowait(pilot.app, "enter")
-    await settle(pilot.app, pilot)
 
 
 def listed(app) -> list[str]:
@@ -46,10 +40,10 @@ async def test_emptying_the_prompt_while_editing_still_replaces_the_turn(make_ap
     app = make_app(FakeEngine(["one", "two"]))
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
-        await chat(pilot, "helo")
+        await turns(pilot, "helo")
         await pilot.press("up", "ctrl+u")  # the old text gone, still editing
         assert app.chat_screen.prompt.text == ""
-        await chat(pilot, "something else")
+        await turns(pilot, "something else")
         messages = [(m.role, m.content) for m in app.chat_screen.session.messages]
         assert messages == [("user", "something else"), ("assistant", "two")]
 
@@ -58,11 +52,11 @@ async def test_escape_leaves_an_edit(make_app):
     app = make_app(FakeEngine(["one", "two"]))
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
-        await chat(pilot, "first")
+        await turns(pilot, "first")
         await pilot.press("up", "escape")
         prompt = app.chat_screen.prompt
         assert prompt.text == "" and not prompt.has_class("-editing")
-        await chat(pilot, "second")
+        await turns(pilot, "second")
         assert [m.content for m in app.chat_screen.session.messages] == [
             "first",
             "one",
@@ -76,7 +70,7 @@ async def test_status_bar_numbers_follow_the_session_and_the_width(make_app):
     app = make_app(engine)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
-        await chat(pilot, "count")
+        await turns(pilot, "count")
         bar = app.chat_screen.status
         assert bar.context_used and "TTFT" in status(app)
         before = bar.context_used
@@ -112,7 +106,7 @@ async def test_a_code_line_wider_than_the_screen_shows_a_scrollbar(make_app):
     app = make_app(FakeEngine(f"```python\n{long_line}\n```\n\n```\nshort = 1\n```"))
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
-        await chat(pilot, "code")
+        await turns(pilot, "code")
         wide, narrow = app.chat_screen.messages_view.views[-1].query(MarkdownFence)
         assert wide.scrollbar_size_horizontal == 1  # rows the scrollbar takes on screen
         assert narrow.scrollbar_size_horizontal == 0

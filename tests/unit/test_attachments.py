@@ -30,7 +30,8 @@ from qwen_tui.context_sources import (
 )
 from qwen_tui.conversation import Message, Session
 from qwen_tui.store import SessionStore
-from qwen_tui.store.schema import loads, session_from_dict, session_to_dict
+from qwen_tui.store.session_reading import loads, session_from_dict
+from qwen_tui.store.session_writing import session_to_dict
 
 # ---------------------------------------------------------------- the draft
 

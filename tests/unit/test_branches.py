@@ -17,7 +17,8 @@ from qwen_tui.config import Config
 from qwen_tui.conversation import GenerationStats, Message, Session, StopReason
 from qwen_tui.store import SessionStore, StoreError, schema
 from qwen_tui.store.export import session_markdown
-from qwen_tui.store.schema import session_from_dict, session_to_dict
+from qwen_tui.store.session_reading import session_from_dict
+from qwen_tui.store.session_writing import session_to_dict
 from tests.unit import test_chat_state
 
 disk_full = test_chat_state.disk_full  # the fixture: saves fail as on a full disk
@@ -42,11 +43,11 @@ def chat(store: SessionStore) -> ChatState:
 
 
 def answer(chat: ChatState, text: str) -> Message:
-    chat.start_reply("tiny", None)
+    chat.replies.start_reply("tiny", None)
     reply = chat.reply
     assert reply is not None
     reply.content = text
-    chat.finish(GenerationStats(stop_reason=StopReason.EOS))
+    chat.replies.finish(GenerationStats(stop_reason=StopReason.EOS))
     return reply
 
 
@@ -81,23 +82,23 @@ def test_regenerating_twice_keeps_three_replies_and_switching_walks_them(
     assert contents(session.messages) == ["q1", "a1", "q2", "third"]
     assert [tree.position(session, m) for m in (first, second, third)] == [(1, 3), (2, 3), (3, 3)]
     assert tree.position(session, session.messages[2]) == (1, 1)
-    assert chat.branch_target() is third
-    assert chat.switch_sibling(third, +1) is None, "the last of three"
+    assert chat.branches.branch_target() is third
+    assert chat.branches.switch_sibling(third, +1) is None, "the last of three"
     for expected in ("second", "first"):
-        switched = chat.switch_sibling(chat.branch_target(), -1)
+        switched = chat.branches.switch_sibling(chat.branches.branch_target(), -1)
         assert switched is not None and switched.index == 3
         assert contents(session.messages) == ["q1", "a1", "q2", expected]
         # Saved: the next start (and `ask --session`) continues the branch shown.
         assert contents(reloaded(store, session).messages) == contents(session.messages)
-    assert chat.switch_sibling(first, -1) is None, "the first of three"
+    assert chat.branches.switch_sibling(first, -1) is None, "the first of three"
     assert contents(reloaded(store, session).branches) == ["third", "second"]
 
 
 def test_the_prompt_sent_is_the_active_path_only(chat: ChatState) -> None:
     first, _, _ = regenerated_twice(chat)
-    chat.switch_sibling(chat.branch_target(), -2)
+    chat.branches.switch_sibling(chat.branches.branch_target(), -2)
     chat.send("q3")
-    sent = chat.start_reply("tiny", None)
+    sent = chat.replies.start_reply("tiny", None)
     assert contents(sent) == [chat.session.system_prompt, "q1", "a1", "q2", "first", "q3"]
     assert first in chat.session.messages
 
@@ -118,11 +119,11 @@ def test_an_edit_keeps_the_old_prompt_and_its_answers_as_a_branch(chat: ChatStat
     assert contents(session.messages) == ["q1", "a1", "q2, better", "a2 again"]
     assert tree.position(session, sent.message) == (2, 2)
     # Going back to the old prompt brings back the turns that followed it.
-    switched = chat.switch_sibling(sent.message, -1)
+    switched = chat.branches.switch_sibling(sent.message, -1)
     assert switched is not None and contents(switched.joined) == ["q2", "a2", "q3", "a3"]
     assert contents(session.messages) == ["q1", "a1", "q2", "a2", "q3", "a3"]
     assert contents(switched.left) == ["q2, better", "a2 again"]
-    chat.switch_sibling(edited, +1)
+    chat.branches.switch_sibling(edited, +1)
     assert contents(session.messages) == ["q1", "a1", "q2, better", "a2 again"]
 
 
@@ -131,11 +132,11 @@ def test_walking_back_into_a_branch_follows_the_reply_shown_there_last(chat: Cha
     replies = [answer(chat, "a")]
     chat.drop_last_answer()
     replies.append(answer(chat, "b"))
-    chat.switch_sibling(replies[1], -1)  # "a" shown last under q1
+    chat.branches.switch_sibling(replies[1], -1)  # "a" shown last under q1
     first_prompt = chat.session.messages[0]
     chat.editing = first_prompt
     chat.send("q1, edited")
-    chat.switch_sibling(chat.session.messages[0], -1)
+    chat.branches.switch_sibling(chat.session.messages[0], -1)
     assert contents(chat.session.messages) == ["q1", "a"]
 
 
@@ -150,11 +151,13 @@ def test_the_switch_key_stays_on_the_message_walked_even_with_deeper_siblings(
     chat.drop_last_answer()
     answer(chat, "b2")
     assert contents(chat.session.messages) == ["q1 b", "b2"]
-    assert chat.branch_target().content == "b2", "the deepest message with siblings"
-    chat.switch_sibling(chat.session.messages[0], -1)
-    chat.switch_sibling(chat.branch_target(), +1)  # back: still the prompts, not b1/b2
+    assert chat.branches.branch_target().content == "b2", "the deepest message with siblings"
+    chat.branches.switch_sibling(chat.session.messages[0], -1)
+    chat.branches.switch_sibling(
+        chat.branches.branch_target(), +1
+    )  # back: still the prompts, not b1/b2
     assert contents(chat.session.messages) == ["q1 b", "b2"]
-    assert chat.branch_target(focused=chat.session.messages[1]).content == "b2"
+    assert chat.branches.branch_target(focused=chat.session.messages[1]).content == "b2"
 
 
 def test_a_switch_that_cannot_be_saved_changes_nothing(
@@ -163,7 +166,7 @@ def test_a_switch_that_cannot_be_saved_changes_nothing(
     regenerated_twice(chat)
     disk_full(True)
     with pytest.raises(StoreError):
-        chat.switch_sibling(chat.branch_target(), -1)
+        chat.branches.switch_sibling(chat.branches.branch_target(), -1)
     assert contents(chat.session.messages) == ["q1", "a1", "q2", "third"]
     assert sorted(contents(chat.session.branches)) == ["first", "second"]
 
@@ -173,7 +176,7 @@ def test_add_sibling_puts_a_replacement_beside_a_message(
 ) -> None:
     chat.send("q1")
     reply = answer(chat, "a1")
-    left = chat.add_sibling(reply, Message("assistant", "a1, edited by hand"))
+    left = chat.branches.add_sibling(reply, Message("assistant", "a1, edited by hand"))
     assert left == [reply]
     assert contents(reloaded(store, chat.session).messages) == ["q1", "a1, edited by hand"]
     assert tree.position(chat.session, chat.session.messages[-1]) == (2, 2)
@@ -187,7 +190,7 @@ def test_fork_opens_a_new_session_holding_the_path_up_to_a_message(
 ) -> None:
     regenerated_twice(chat)
     parent = chat.session
-    opened = chat.fork_at(parent.messages[1])
+    opened = chat.branches.fork_at(parent.messages[1])
     forked = opened.session
     assert forked.id != parent.id and opened.lock is not None
     assert contents(forked.messages) == ["q1", "a1"] and forked.branches == []
@@ -207,7 +210,7 @@ def test_a_session_with_branches_round_trips_as_schema_2(
     chat: ChatState, store: SessionStore
 ) -> None:
     regenerated_twice(chat)
-    chat.switch_sibling(chat.branch_target(), -1)
+    chat.branches.switch_sibling(chat.branches.branch_target(), -1)
     data = json.loads(store.path_for(chat.session.id).read_text())
     assert data["schema_version"] == schema.SCHEMA_VERSION == 2
     path, branches = data["messages"], data["branches"]
@@ -308,7 +311,7 @@ def test_a_damaged_tree_is_refused_naming_the_field(changes: dict, error: str) -
 
 def test_export_writes_the_active_path(chat: ChatState) -> None:
     regenerated_twice(chat)
-    chat.switch_sibling(chat.branch_target(), -1)
+    chat.branches.switch_sibling(chat.branches.branch_target(), -1)
     text = session_markdown(chat.session)
     assert "second" in text and "first" not in text and "third" not in text
 
@@ -320,7 +323,7 @@ def test_switching_the_edited_prompt_away_ends_the_edit(chat: ChatState) -> None
     chat.send("q1 b")
     answer(chat, "b1")
     chat.editing = chat.session.messages[0]  # editing "q1 b" again, then walks away from it
-    chat.switch_sibling(chat.session.messages[0], -1)
+    chat.branches.switch_sibling(chat.session.messages[0], -1)
     assert chat.editing is None
     chat.send("new turn")
     assert contents(chat.session.messages) == ["q1", "a1", "new turn"]

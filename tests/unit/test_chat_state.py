@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from qwen_tui import conversation_tree as tree
-from qwen_tui.chat import state as chat_state
+from qwen_tui.chat import reply_lifecycle
 from qwen_tui.chat.reply import ReplyStream
 from qwen_tui.chat.state import ChatState, open_new_session
 from qwen_tui.config import Config
@@ -139,9 +139,9 @@ def test_a_reply_that_cannot_be_saved_is_kept_as_unsaved_until_a_save_works(
     chat: ChatState, store: SessionStore, disk_full: Callable[[bool], None]
 ) -> None:
     chat.send("question")
-    chat.start_reply("tiny", None)
+    chat.replies.start_reply("tiny", None)
     disk_full(True)
-    finished = chat.finish(GenerationStats(generated_tokens=3, stop_reason=StopReason.EOS))
+    finished = chat.replies.finish(GenerationStats(generated_tokens=3, stop_reason=StopReason.EOS))
     assert finished is not None and isinstance(finished.save_error, StoreError)
     assert chat.unsaved is chat.session and "space" in chat.unsaved_error
     disk_full(False)
@@ -173,10 +173,10 @@ def test_rename_and_settings_are_undone_when_the_save_fails(
 
 def answer(chat: ChatState, text: str) -> None:
     """A finished reply (what the model said is not what these tests are about)."""
-    chat.start_reply("tiny", None)
+    chat.replies.start_reply("tiny", None)
     assert chat.reply is not None
     chat.reply.content = text
-    chat.finish(GenerationStats(stop_reason=StopReason.EOS))
+    chat.replies.finish(GenerationStats(stop_reason=StopReason.EOS))
 
 
 def conversation(chat: ChatState, *turns: str) -> list[Message]:
@@ -233,9 +233,9 @@ def test_regenerate_replaces_only_the_last_answer(chat: ChatState) -> None:
 
 def test_no_edit_starts_while_a_reply_streams(chat: ChatState) -> None:
     conversation(chat, "q1")
-    chat.start_reply("tiny", None)
+    chat.replies.start_reply("tiny", None)
     assert chat.last_user_message() is None
-    chat.stop_and_save()
+    chat.replies.stop_and_save()
     assert chat.last_user_message() is chat.session.messages[0]
 
 
@@ -245,8 +245,8 @@ def test_no_edit_starts_while_a_reply_streams(chat: ChatState) -> None:
 def stream(engine: Engine, chat: ChatState, step_s: float) -> tuple[ReplyStream, list[int]]:
     """Run a reply the way the worker and the UI do, `step_s` apart per piece; the token
     count on disk after each take."""
-    conversation = chat.start_reply(engine.info.name, 40)
-    streaming = chat.streaming
+    conversation = chat.replies.start_reply(engine.info.name, 40)
+    streaming = chat.replies.streaming
     assert streaming is not None
     saved_counts, now = [], streaming.started
     for event in engine.generate(conversation, chat.session.settings, streaming.cancel):
@@ -254,7 +254,7 @@ def stream(engine: Engine, chat: ChatState, step_s: float) -> tuple[ReplyStream,
             break
         streaming.incoming.put(event.text)
         now += step_s
-        chat.take(streaming, now)
+        chat.replies.take(streaming, now)
         stats = on_disk(chat.store, chat.session)["messages"][-1]["stats"]
         saved_counts.append(stats["generated_tokens"])
     return streaming, saved_counts
@@ -267,7 +267,7 @@ def test_a_streaming_reply_is_saved_at_once_then_every_partial_save_s(
     engine = tiny_engine("qwen2")
     chat.session.settings = GenerationSettings(temperature=0.0, max_new_tokens=24)
     chat.send("count")
-    step = chat_state.PARTIAL_SAVE_S / 4
+    step = reply_lifecycle.PARTIAL_SAVE_S / 4
     streaming, saved_counts = stream(engine, chat, step)
     # Random weights: how many pieces come out is not fixed, only that there are several.
     assert len(saved_counts) == streaming.chunks >= 6, "the tiny model should say more"
@@ -288,19 +288,19 @@ def test_a_finished_reply_is_saved_whole_with_its_stats(
     engine = tiny_engine("qwen2")
     chat.session.settings = SHORT
     chat.send("hi")
-    conversation = chat.start_reply(engine.info.name, None)
-    streaming = chat.streaming
+    conversation = chat.replies.start_reply(engine.info.name, None)
+    streaming = chat.replies.streaming
     assert streaming is not None and conversation[0].role == "system"
     assert conversation[-1].content == "hi", "the reply itself is not sent to the model"
     events = list(engine.generate(conversation, SHORT, streaming.cancel))
     for event in events[:-1]:
         assert isinstance(event, TextChunk)
         streaming.incoming.put(event.text)  # the UI never took them: finish does
-    finished = chat.finish(events[-1].stats)
+    finished = chat.replies.finish(events[-1].stats)
     assert finished is not None and finished.save_error is None
     text = "".join(e.text for e in events[:-1] if isinstance(e, TextChunk))
     assert finished.rest == text and finished.stream.message.content == text
-    assert chat.streaming is None and chat.finish(events[-1].stats) is None
+    assert chat.replies.streaming is None and chat.replies.finish(events[-1].stats) is None
     reply = on_disk(store, chat.session)["messages"][-1]
     assert reply["content"] == text and reply["incomplete"] is False
     assert reply["stats"]["generated_tokens"] == events[-1].stats.generated_tokens > 0
@@ -314,20 +314,20 @@ def test_stop_ends_the_reply_as_stopped_and_quitting_saves_how_far_it_got(
     engine = tiny_engine("qwen2")
     chat.session.settings = GenerationSettings(temperature=0.0, max_new_tokens=200)
     chat.send("go on")
-    conversation = chat.start_reply(engine.info.name, None)
-    streaming = chat.streaming
+    conversation = chat.replies.start_reply(engine.info.name, None)
+    streaming = chat.replies.streaming
     assert streaming is not None
     events = engine.generate(conversation, chat.session.settings, streaming.cancel)
     for _ in range(3):
         event = next(events)
         assert isinstance(event, TextChunk)
         streaming.incoming.put(event.text)
-    assert chat.stop() and streaming.cancel.is_set()
+    assert chat.replies.stop() and streaming.cancel.is_set()
     last = list(events)[-1]
     assert last.stats.stop_reason is StopReason.STOPPED
     # Quitting before the UI saw the end: what was streamed is saved, marked stopped.
-    chat.stop_and_save()
-    assert not chat.stop() and chat.streaming is None
+    chat.replies.stop_and_save()
+    assert not chat.replies.stop() and chat.replies.streaming is None
     reply = on_disk(store, chat.session)["messages"][-1]
     assert reply["incomplete"] is False
     assert reply["stats"]["stop_reason"] == "stopped"
@@ -338,45 +338,47 @@ def test_a_failing_partial_save_is_reported_once_per_reply(
     chat: ChatState, disk_full: Callable[[bool], None]
 ) -> None:
     chat.send("q")
-    chat.start_reply("tiny", None)
-    streaming = chat.streaming
+    chat.replies.start_reply("tiny", None)
+    streaming = chat.replies.streaming
     assert streaming is not None
     disk_full(True)
     errors = []
     for step in range(4):
         streaming.incoming.put("piece ")
-        taken = chat.take(streaming, streaming.started + step * chat_state.PARTIAL_SAVE_S)
+        taken = chat.replies.take(
+            streaming, streaming.started + step * reply_lifecycle.PARTIAL_SAVE_S
+        )
         assert taken is not None and taken.text == "piece "
         errors.append(taken.save_error)
     assert isinstance(errors[0], StoreError) and errors[1:] == [None, None, None]
     assert chat.unsaved is chat.session
     disk_full(False)
     streaming.incoming.put("more")
-    chat.take(streaming, streaming.started + 10 * chat_state.PARTIAL_SAVE_S)
+    chat.replies.take(streaming, streaming.started + 10 * reply_lifecycle.PARTIAL_SAVE_S)
     assert chat.unsaved is None, "a partial save that works clears the unsaved mark"
 
 
 def test_pieces_of_a_reply_that_is_over_are_not_taken(chat: ChatState) -> None:
     chat.send("q")
-    chat.start_reply("tiny", None)
-    streaming = chat.streaming
+    chat.replies.start_reply("tiny", None)
+    streaming = chat.replies.streaming
     assert streaming is not None
-    chat.stop_and_save()
+    chat.replies.stop_and_save()
     streaming.incoming.put("late")
-    assert chat.take(streaming, streaming.started + 1) is None
+    assert chat.replies.take(streaming, streaming.started + 1) is None
     assert chat.session.messages[-1].content == ""
 
 
 def test_live_stats_refresh_at_most_every_live_stats_s(chat: ChatState) -> None:
     chat.send("q")
-    chat.start_reply("tiny", None)
-    streaming = chat.streaming
+    chat.replies.start_reply("tiny", None)
+    streaming = chat.replies.streaming
     assert streaming is not None
-    start, step = streaming.started, chat_state.LIVE_STATS_S / 3
+    start, step = streaming.started, reply_lifecycle.LIVE_STATS_S / 3
     refreshes = []
     for index in range(1, 8):
         streaming.incoming.put("x")
-        taken = chat.take(streaming, start + chat_state.LIVE_STATS_S + index * step)
+        taken = chat.replies.take(streaming, start + reply_lifecycle.LIVE_STATS_S + index * step)
         assert taken is not None
         refreshes.append(taken.live_stats)
         assert taken.first is (index == 1)
@@ -387,13 +389,13 @@ def test_a_prompt_waits_for_the_model_and_interrupted_replies_settle_on_the_next
     chat: ChatState, store: SessionStore
 ) -> None:
     conversation(chat, "q1")
-    chat.start_reply("tiny", None)
+    chat.replies.start_reply("tiny", None)
     assert chat.reply is not None
     chat.reply.content = "half an answer"
-    streaming = chat.streaming
+    streaming = chat.replies.streaming
     assert streaming is not None
     streaming.incoming.put("")  # one piece: the first take saves it as it is
-    chat.take(streaming, streaming.started)
+    chat.replies.take(streaming, streaming.started)
     # The process dies here; the next qwen-tui opens the session and sends a new prompt.
     chat.opened.close()
     reopened = SessionStore(store.dir).open(chat.session.id)
@@ -434,7 +436,7 @@ def test_an_edited_reply_is_a_sibling_of_the_old_text(
     chat: ChatState, store: SessionStore, disk_full: Callable[[bool], None]
 ) -> None:
     first, first_reply, second, last_reply = answered(chat, ("q1", "a1"), ("q2", "a2"))
-    edited = chat.replace_reply(last_reply, "a2, edited\x1b[31m")
+    edited = chat.branches.replace_reply(last_reply, "a2, edited\x1b[31m")
     assert chat.session.messages == [first, first_reply, second, edited]
     assert edited.content == "a2, edited\x1b[31m" and last_reply.content == "a2"
     assert tree.siblings(chat.session, edited) == [last_reply, edited]
@@ -442,9 +444,9 @@ def test_an_edited_reply_is_a_sibling_of_the_old_text(
     assert [m.content for m in saved.messages] == ["q1", "a1", "q2", "a2, edited\x1b[31m"]
     assert [m.content for m in saved.branches] == ["a2"]
     # An earlier answer: the turns after it answered its old text, they go with it.
-    again = chat.replace_reply(first_reply, "a1, edited")
+    again = chat.branches.replace_reply(first_reply, "a1, edited")
     assert chat.session.messages == [first, again]
-    assert chat.reply_to_continue() is again
+    assert chat.replies.reply_to_continue() is again
     assert tree.position(chat.session, again) == (2, 2)
 
 
@@ -455,32 +457,32 @@ def test_an_edit_that_cannot_be_saved_or_is_not_a_reply_changes_nothing(
     before = list(messages)
     disk_full(True)
     with pytest.raises(StoreError):
-        chat.replace_reply(messages[-1], "lost")
+        chat.branches.replace_reply(messages[-1], "lost")
     assert chat.session.messages == before and chat.session.branches == []
     disk_full(False)
     with pytest.raises(ValueError, match="reply"):
-        chat.replace_reply(messages[0], "a prompt is edited from the prompt box")
-    chat.start_reply("tiny", None)
+        chat.branches.replace_reply(messages[0], "a prompt is edited from the prompt box")
+    chat.replies.start_reply("tiny", None)
     with pytest.raises(ValueError, match="being generated"):
-        chat.replace_reply(chat.session.messages[-1], "no")
+        chat.branches.replace_reply(chat.session.messages[-1], "no")
 
 
 def test_only_the_last_reply_continues_and_not_while_one_streams(chat: ChatState) -> None:
-    assert chat.reply_to_continue() is None
+    assert chat.replies.reply_to_continue() is None
     messages = answered(chat, ("q1", "a1"))
-    assert chat.reply_to_continue() is messages[-1]
+    assert chat.replies.reply_to_continue() is messages[-1]
     chat.send("q2")
-    assert chat.reply_to_continue() is None, "a prompt waits for its own reply"
+    assert chat.replies.reply_to_continue() is None, "a prompt waits for its own reply"
     with pytest.raises(ValueError):
-        chat.continue_reply("tiny", None)
-    chat.start_reply("tiny", None)
-    assert chat.reply_to_continue() is None
+        chat.replies.continue_reply("tiny", None)
+    chat.replies.start_reply("tiny", None)
+    assert chat.replies.reply_to_continue() is None
 
 
 def test_a_continued_reply_drops_the_numbers_of_its_last_generation(chat: ChatState) -> None:
     [_prompt, reply] = answered(chat, ("q", "cut short"))
     reply.stats = GenerationStats(generated_tokens=2, stop_reason=StopReason.STOPPED)
-    chat.continue_reply("tiny", None)
+    chat.replies.continue_reply("tiny", None)
     assert reply.stats is None and reply.incomplete and not reply.stopped
     assert chat.reply is reply
 
@@ -488,18 +490,18 @@ def test_a_continued_reply_drops_the_numbers_of_its_last_generation(chat: ChatSt
 def continue_with(engine: Engine, chat: ChatState, pieces: int | None = None) -> list[Message]:
     """Continue the last reply through `engine` as the worker and the UI do; stop after
     `pieces` pieces if given. The conversation the engine was asked to continue."""
-    conversation = chat.continue_reply(engine.info.name, None)
-    streaming = chat.streaming
+    conversation = chat.replies.continue_reply(engine.info.name, None)
+    streaming = chat.replies.streaming
     assert streaming is not None
     events = engine.generate(conversation, chat.session.settings, streaming.cancel)
     for count, event in enumerate(events, 1):
         if not isinstance(event, TextChunk):
-            chat.finish(event.stats)
+            chat.replies.finish(event.stats)
             break
         streaming.incoming.put(event.text)
-        chat.take(streaming, streaming.started + count)
+        chat.replies.take(streaming, streaming.started + count)
         if count == pieces:
-            chat.stop()
+            chat.replies.stop()
     return conversation
 
 
@@ -510,7 +512,7 @@ def test_continue_appends_to_the_edited_reply_with_no_new_turn(
     engine = tiny_engine("qwen2")
     chat.session.settings = GenerationSettings(temperature=0.0, max_new_tokens=6)
     [_prompt, old] = answered(chat, ("Tell me about the terminal.", "It was a"))
-    reply = chat.replace_reply(old, "The terminal is")
+    reply = chat.branches.replace_reply(old, "The terminal is")
 
     conversation = continue_with(engine, chat)
     assert [m.role for m in conversation] == ["system", "user", "assistant"]
@@ -540,4 +542,4 @@ def test_a_stopped_continuation_keeps_the_text_and_what_came(
     assert len(reply.content) > len("One, two,")
     assert saved["incomplete"] is False and saved["stats"]["stop_reason"] == "stopped"
     # ... and it continues again, from what it kept.
-    assert chat.reply_to_continue() is reply
+    assert chat.replies.reply_to_continue() is reply

@@ -62,6 +62,8 @@ UI_FREE = [
     "qwen_tui.chat",
     "qwen_tui.chat.reply",
     "qwen_tui.chat.state",
+    "qwen_tui.chat.branches",
+    "qwen_tui.chat.reply_lifecycle",
     "qwen_tui.chat.left_off",
     "qwen_tui.chat.model_slot",
     "qwen_tui.attachment",

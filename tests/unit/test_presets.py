@@ -67,6 +67,10 @@ def test_new_sessions_start_from_saved_defaults_else_from_the_config(tmp_path: P
         ("temperature = 9.0", "temperature: expected"),
         ("top_k = 1.5", "top_k: expected"),
         ('seed = "x"', "seed: expected"),
+        ("top_p = true", "top_p: expected"),
+        ("top_p = nan", "top_p: expected"),
+        # An integer beyond float range (it used to escape as an OverflowError).
+        pytest.param("temperature = " + "9" * 400, "temperature: expected", id="huge-integer"),
         ('colour = "red"', "unknown setting 'colour'"),
         ("system_prompt = 3", "system_prompt must be text"),
     ],

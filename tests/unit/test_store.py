@@ -33,13 +33,10 @@ from qwen_tui.store import (
     bad_files,
     schema,
 )
-from qwen_tui.store.schema import (
-    FLAT_VERSION,
-    LATEST_TIME,
-    dumps,
-    session_from_dict,
-    session_to_dict,
-)
+from qwen_tui.store.field_checks import LATEST_TIME
+from qwen_tui.store.schema import FLAT_VERSION
+from qwen_tui.store.session_reading import session_from_dict
+from qwen_tui.store.session_writing import dumps, session_to_dict
 
 HYPOTHESIS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
