@@ -60,7 +60,7 @@ def sessions(args: argparse.Namespace) -> int:
             print(
                 terminal_line(
                     f"{summary.id}  {updated}  {summary.message_count:4d} msgs  "
-                    f"{title}{reply_mark(store, summary)}"
+                    f"{title}{fork_mark(summary)}{reply_mark(store, summary)}"
                 )
             )
     except StoreError as error:  # the folder itself is unreadable
@@ -69,6 +69,12 @@ def sessions(args: argparse.Namespace) -> int:
         for problem in store.problems:
             say(str(problem))
     return EXIT_OK
+
+
+def fork_mark(summary: SessionSummary) -> str:
+    """'  [fork of ID]': a fork keeps its parent's title, so the listing tells them apart
+    (the sidebar marks it "⑂ fork") and names the session to `--session` for the original."""
+    return f"  [fork of {summary.forked_from}]" if summary.forked_from else ""
 
 
 def reply_mark(store: SessionStore, summary: SessionSummary) -> str:

@@ -159,6 +159,25 @@ def test_sessions_lists_good_files_and_reports_corrupt_ones(tiny_home) -> None:
     assert not broken.exists() and list(tiny_home.sessions_dir.glob("*abcdef*"))
 
 
+def test_sessions_marks_a_fork_with_the_session_it_came_from(paths) -> None:
+    from qwen_tui.conversation import Message, Session
+    from qwen_tui.conversation_tree import fork
+    from qwen_tui.store import SessionStore
+
+    store = SessionStore(paths.sessions_dir)
+    original = Session(title="Plans for Friday")
+    original.messages = [Message("user", "what now"), Message("assistant", "lunch")]
+    store.save(original)
+    copy = fork(original, original.messages[0], Session())
+    store.save(copy)
+    result = qwen_tui("sessions")
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()}
+    # Same title twice: only the mark says which one is the fork, and of what.
+    assert lines[copy.id].endswith(f"Plans for Friday  [fork of {original.id}]")
+    assert lines[original.id].endswith("Plans for Friday")
+
+
 def test_damaged_model_is_reported_not_a_traceback(paths, tiny_quantized) -> None:
     import shutil
 
