@@ -64,6 +64,10 @@ if TYPE_CHECKING:
 
 EngineFactory = Callable[[InstalledModel], Engine]
 
+NATIVE_WAIT_S = 2.0
+"""At quit, how long a stopped reply's thread may take to leave the model (it stops at the
+end of the token or prefill chunk it is computing) before the process leaves without it."""
+
 
 class QwenTuiApp(ModelLoading, App[int]):
     """qwen-tui's terminal UI."""
@@ -309,6 +313,13 @@ class QwenTuiApp(ModelLoading, App[int]):
         # Textual's version uses markup in its message, which notify() shows literally.
         self.notify(f"Press {self.effective_key('app.quit')} to quit.", title="Quit?")
 
+    def native_work_ended(self, timeout: float) -> bool:
+        """After the app has exited: whether no thread is left inside the model's native
+        code, waiting up to `timeout` s for a stopped reply's last step to end. (A model
+        load is a Textual worker: asyncio.run has waited for it before run() returns.)"""
+        engine = self.engine
+        return engine is None or engine.wait_idle(timeout)
+
     async def action_quit(self) -> None:
         # A session that could not be saved is not given up without asking.
         if self.chat_screen is None or self.chat_screen.ready_to_quit():
@@ -344,5 +355,10 @@ def run_app(
     if app.left_with_the_terminal:
         # Python's own finalization tears down torch/bigdl for seconds (measured 2-5 s with
         # a reply in flight), and a daemon watchdog cannot run during it: leave now.
+        leave_now(status)
+    if not app.native_work_ended(NATIVE_WAIT_S):
+        # Everything is saved. Finalizing now would stop the generation thread (a daemon)
+        # inside torch/bigdl and abort the process ("terminate called without an active
+        # exception", SIGABRT: 8 of 10 quits during a long prompt's prefill did).
         leave_now(status)
     return status

@@ -45,7 +45,7 @@ class ModelLoading:
         if model is None:
             self.show_no_model()
             return
-        self.switch_model(model)
+        self.switch_model(model, after_first_frame=True)
 
     def show_no_model(self: QwenTuiApp) -> None:
         """Nothing is installed: the setup screen opens over the chat, which says how to
@@ -81,8 +81,13 @@ class ModelLoading:
         """What the model picker offers: the installed models, then the config's remotes."""
         return available_models(self.config, self.paths)
 
-    def switch_model(self: QwenTuiApp, model: ChatModel) -> None:
-        """Load `model` in the background; the old engine is freed first (RAM is scarce)."""
+    def switch_model(
+        self: QwenTuiApp, model: ChatModel, *, after_first_frame: bool = False
+    ) -> None:
+        """Load `model` in the background; the old engine is freed first (RAM is scarce).
+        At start-up the load waits until the first frame is laid out: importing torch is
+        seconds of Python in the worker, sharing the GIL with the layout and paint of the
+        prompt (tests/tui/test_first_frame.py)."""
         try:
             old = self.models.begin_loading(model)
         except LoadInProgressError:
@@ -92,7 +97,10 @@ class ModelLoading:
         hint = upgrade_hint(model) if isinstance(model, InstalledModel) else None
         if hint:  # it still chats, slower: say how to fix it, as `ask` does
             self.notify(hint, title="Old Qwen v1 install", severity="warning", timeout=30)
-        self._load_model(model, old)
+        if after_first_frame:
+            self.call_after_refresh(self._load_model, model, old)
+        else:
+            self._load_model(model, old)
 
     def _load_engine(self: QwenTuiApp, model: InstalledModel) -> Engine:
         from qwen_tui.engine.loader import load_engine  # pulls in torch: only in the worker

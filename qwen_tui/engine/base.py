@@ -90,6 +90,12 @@ class Engine(Protocol):
         """Free the model's memory."""
         ...
 
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait up to `timeout` s for what a stopped reply still computes in the background
+        (generate() returns at a stop before its thread has left the model); False if it
+        still runs. A process must not exit under such a thread: see app.run_app."""
+        ...
+
 
 def check_conversation(messages: Sequence[Message], *, continues_replies: bool = True) -> None:
     """What every engine's generate() needs: a conversation the user spoke last in, or (if

@@ -74,6 +74,8 @@ class LocalEngine:
         # One computation at a time: a stopped reply's thread may still be finishing its
         # current token (or a long prefill) when the next reply starts; it owns the cache.
         self._compute = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        """The generation threads started and not yet seen finished (see wait_idle)."""
         self.cache = KVCache()
         """The conversation so far as the model saw it: the next turn feeds only what's new."""
 
@@ -92,6 +94,13 @@ class LocalEngine:
         import gc
 
         gc.collect()
+
+    def wait_idle(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        for thread in list(self._threads):
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._threads = [thread for thread in self._threads if thread.is_alive()]
+        return not self._threads
 
     def generate(
         self,
@@ -119,6 +128,9 @@ class LocalEngine:
         from transformers import TextIteratorStreamer
 
         progress = _Progress(prompt_tokens=len(fitted.ids))
+        if cancel.is_set():  # stopped (or the app quit) while the prompt was being fitted
+            yield ReplyDone(self._stats(fitted, settings, progress, cancel, started))
+            return
         # It only turns token ids into text (whole words, whole UTF-8 characters); the
         # timeout lets us notice cancel and failures instead of blocking on its queue.
         streamer = TextIteratorStreamer(self.tokenizer, skip_special_tokens=True, timeout=_POLL_S)
@@ -128,6 +140,7 @@ class LocalEngine:
             name="qwen-tui-generate",
             daemon=True,
         )
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
         while True:
             try:

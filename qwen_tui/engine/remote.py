@@ -154,6 +154,11 @@ class RemoteEngine:
     def close(self) -> None:
         self._client.close()
 
+    def wait_idle(self, timeout: float) -> bool:
+        # A stopped reply's reader thread is in Python or a socket call, never in a model:
+        # the interpreter's exit cannot catch it inside native code that aborts.
+        return True
+
     def generate(
         self,
         messages: Sequence[Message],

@@ -80,6 +80,25 @@ def test_cancel_ends_the_stream_quickly_and_keeps_the_partial_text(tiny_engine) 
     assert "".join(chunks)
 
 
+def test_after_a_stop_wait_idle_waits_for_the_thread_to_leave_the_model(tiny_engine) -> None:
+    """generate() returns at a stop before its thread has finished the step it computes; a
+    process exiting then aborts (tests/terminal/test_quit_mid_reply.py). wait_idle is what
+    the app waits on before it exits."""
+    engine = tiny_engine("qwen2")
+    cancel = threading.Event()
+    long_reply = GenerationSettings(temperature=0, max_new_tokens=2000, repetition_penalty=1.0)
+    threads_before = set(threading.enumerate())
+    events = []
+    for event in engine.generate(chat(), long_reply, cancel):
+        events.append(event)
+        cancel.set()  # at the first piece of text
+    assert isinstance(events[-1], ReplyDone)
+    computing = [t for t in set(threading.enumerate()) - threads_before if "generate" in t.name]
+    assert engine.wait_idle(10)
+    assert not any(thread.is_alive() for thread in computing)
+    assert engine.wait_idle(0)  # nothing left to wait for
+
+
 def test_an_error_inside_generate_reaches_the_consumer_instead_of_hanging(tiny_engine) -> None:
     engine = tiny_engine("qwen2")
     # A negative penalty makes transformers raise inside generate(), in the worker thread.

@@ -120,3 +120,6 @@ class FakeEngine:
 
     def close(self) -> None:
         self.closed = True
+
+    def wait_idle(self, timeout: float) -> bool:
+        return True  # generate() computes in its caller's thread: nothing is left behind

@@ -1,0 +1,27 @@
+"""At start the model's load waits for the first frame (issue 14's launch time).
+
+Loading a model starts with importing torch, seconds of Python in the load worker; started in
+on_mount it shared the GIL with the layout and paint of the first frame. The load now starts
+once the screen has been laid out, which the prompt having a place on the screen shows.
+"""
+
+from __future__ import annotations
+
+from tests.tui.conftest import wait_for
+
+
+async def test_the_model_load_starts_after_the_first_frame_is_laid_out(make_app):
+    app = make_app()
+    load = app._engine_factory
+    prompt_areas: list[int] = []
+
+    def factory(model):
+        # In the load worker: the prompt's area on the screen as the load starts.
+        prompt_areas.append(app.chat_screen.prompt.region.area)
+        return load(model)
+
+    app._engine_factory = factory
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.model_state == "ready")
+    assert len(prompt_areas) == 1
+    assert prompt_areas[0] > 0
