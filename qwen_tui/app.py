@@ -315,8 +315,10 @@ class QwenTuiApp(ModelLoading, App[int]):
 
     def native_work_ended(self, timeout: float) -> bool:
         """After the app has exited: whether no thread is left inside the model's native
-        code, waiting up to `timeout` s for a stopped reply's last step to end. (A model
-        load is a Textual worker: asyncio.run has waited for it before run() returns.)"""
+        code, waiting up to `timeout` s for a stopped reply's last step to end. A model
+        still loading is not waited for (it can take a minute; nothing of it is kept)."""
+        if self.load_in_progress():
+            return False
         engine = self.engine
         return engine is None or engine.wait_idle(timeout)
 
@@ -357,8 +359,8 @@ def run_app(
         # a reply in flight), and a daemon watchdog cannot run during it: leave now.
         leave_now(status)
     if not app.native_work_ended(NATIVE_WAIT_S):
-        # Everything is saved. Finalizing now would stop the generation thread (a daemon)
-        # inside torch/bigdl and abort the process ("terminate called without an active
-        # exception", SIGABRT: 8 of 10 quits during a long prompt's prefill did).
+        # Everything is saved. Finalizing now would stop the generation or loading thread
+        # (a daemon) inside torch/bigdl and abort the process ("terminate called without an
+        # active exception", SIGABRT: 8 of 10 quits during a long prompt's prefill did).
         leave_now(status)
     return status

@@ -5,6 +5,9 @@ notifications)."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 from textual import work
@@ -107,8 +110,32 @@ class ModelLoading:
 
         return load_engine(model, threads=self.config.model.threads)
 
-    @work(thread=True, exclusive=True, group="model", exit_on_error=False)
-    def _load_model(self: QwenTuiApp, model: ChatModel, old: Engine | None) -> Engine:
+    _loading: threading.Thread | None = None
+    """The thread loading a model, if one is (see `_load_model`)."""
+
+    @work(exclusive=True, group="model", exit_on_error=False)
+    async def _load_model(self: QwenTuiApp, model: ChatModel, old: Engine | None) -> Engine:
+        """The load runs in a daemon thread of its own, awaited here. A thread worker would
+        run it in the event loop's executor, which asyncio joins at exit: ctrl+q during a
+        load then kept the process (and the session's lock) alive until the load ended,
+        seconds after the terminal was back. `load_in_progress` lets run_app leave without it.
+        """
+        loaded: Future[Engine] = Future()
+
+        def load() -> None:
+            try:
+                loaded.set_result(self._load_now(model, old))
+            except BaseException as error:  # the worker's failure, reported by the app
+                loaded.set_exception(error)
+
+        self._loading = threading.Thread(target=load, name="qwen-tui-load-model", daemon=True)
+        self._loading.start()
+        return await asyncio.wrap_future(loaded)
+
+    def load_in_progress(self: QwenTuiApp) -> bool:
+        return self._loading is not None and self._loading.is_alive()
+
+    def _load_now(self: QwenTuiApp, model: ChatModel, old: Engine | None) -> Engine:
         if old is not None:
             with self._engine_lock:
                 old.close()

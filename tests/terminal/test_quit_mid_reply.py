@@ -121,3 +121,29 @@ def test_ctrl_q_mid_reply_loop_long(launch: Launch, paths: Paths, demo_home: Pat
     figures = quit_loop(launch, paths, demo_home, runs=runs, seed=seed)
     print(f"\nquit loop (seed {seed}): {figures.table()}")
     assert figures.exits == [0] * figures.runs and figures.problems == [], figures.table()
+
+
+QUIT_WHILE_LOADING_S = 2.0
+"""ctrl+q before the model is ready ends the process within this (the demo model's load takes
+5 s or more here; before the fix the process waited for it)."""
+
+
+def test_ctrl_q_while_the_model_loads_exits_at_once(
+    launch: Launch, paths: Paths, demo_home: Path
+) -> None:
+    sid = demo_session(paths, demo_home)
+    store = SessionStore(paths.sessions_dir)
+    tui = launch("--session", sid, fake=False)
+    tui.wait_drawn()
+    tui.wait_for_screen("│ loading", timeout=60)
+    time.sleep(1.0)  # the load is under way in its thread (it starts after the first frame)
+    tui.press("ctrl+q")
+    asked_at = time.monotonic()
+    assert "│ loading" in tui.screen_text(), "the model was ready before ctrl+q: no test"
+    status = tui.finish(120)
+    took = time.monotonic() - asked_at
+    output = bytes(tui.output).decode("utf-8", "replace")
+    assert status == 0 and "terminate called" not in output
+    assert took < QUIT_WHILE_LOADING_S, f"ctrl+q during the load took {took:.1f} s to exit"
+    assert store.holder(sid) is None  # the next qwen-tui can write the session at once
+    assert len(store.load(sid).messages) == 2
