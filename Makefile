@@ -17,8 +17,9 @@ PYTEST_ARGS ?=
 # pytest does; `make test TEST_WORKERS=2` spreads it over two (most tests wait on a process, a
 # pty or a server): on a quiet 2-core AMD machine the whole suite took 417 s (910 passed),
 # tests/tui 150 s against 218 s in one process, tests/terminal 35 s against 58 s. Not the
-# default yet: it passed only once whole, and on a 2-core machine loaded by others (load 10)
-# one wall-clock bound (tests/tui/test_big_replies.py, keys answered within 2 s) took 2.35 s.
+# default yet: it has passed twice whole (417 s; then 662 s for 1042 tests, serial 1095 s), and
+# on a 2-core machine loaded by others (load 10) one wall-clock bound
+# (tests/tui/test_big_replies.py, keys answered within 2 s) took 2.35 s.
 # --dist loadgroup keeps each xdist_group (the demo model's users) on one worker.
 TEST_WORKERS ?= 0
 
