@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -329,7 +328,7 @@ def main() -> int:
     print(table(report))
     out = ROOT / "benchmarks" / "results" / f"decode_anatomy-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1, default=statistics.median))
+    out.write_text(json.dumps(report, indent=1))
     print(f"\nwritten: {out.relative_to(ROOT)}")
     return 0
 
