@@ -28,7 +28,7 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from qwen_tui import STARTED_BY
+from qwen_tui import STARTED_BY, startup_gc
 from qwen_tui.actions import default_key, help_text
 from qwen_tui.attachment import Attachment
 from qwen_tui.chat.left_off import LeftOff
@@ -182,6 +182,7 @@ class QwenTuiApp(ModelLoading, App[int]):
             self.notify(f"unknown theme {self.config.ui.theme!r}", title="config.toml")
         if self._handle_signals:
             self.terminal_gone.watch()
+        self.call_after_refresh(startup_gc.release)  # the first frame is drawn
         self._start_first_model()
 
     @property

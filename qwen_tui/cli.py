@@ -14,7 +14,7 @@ import contextlib
 import sys
 from collections.abc import Callable, Sequence
 
-from qwen_tui import __version__
+from qwen_tui import __version__, startup_gc
 from qwen_tui.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CliError
 from qwen_tui.low_bit import LOW_BIT_FORMATS
 from qwen_tui.model_setup.catalog import DEFAULT_REPO
@@ -167,6 +167,14 @@ def run_app(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    startup_gc.hold()  # until the app's first frame or the command's start (startup_gc.py)
+    try:
+        return run_command(argv)
+    finally:
+        startup_gc.release()
+
+
+def run_command(argv: Sequence[str] | None) -> int:
     from qwen_tui.commands import ask, install, reports
     from qwen_tui.logs import setup_logging
     from qwen_tui.paths import get_paths, make_private
@@ -184,6 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "doctor": reports.doctor,
         "bench": run_bench,
     }
+    if args.command is not None:
+        startup_gc.release()  # only the app's launch is worth the wait
     try:
         make_private(get_paths())
         setup_logging()

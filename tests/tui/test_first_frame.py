@@ -7,6 +7,9 @@ once the screen has been laid out, which the prompt having a place on the screen
 
 from __future__ import annotations
 
+import gc
+
+from qwen_tui import startup_gc
 from tests.tui.conftest import wait_for
 
 
@@ -25,3 +28,21 @@ async def test_the_model_load_starts_after_the_first_frame_is_laid_out(make_app)
         await wait_for(pilot, lambda: app.model_state == "ready")
     assert len(prompt_areas) == 1
     assert prompt_areas[0] > 0
+
+
+async def test_garbage_collection_held_for_the_start_resumes_at_the_first_frame(make_app):
+    # cli.main holds the collector off (startup_gc.py); the app must give it back once its
+    # first frame is drawn, with the start-up's objects frozen, or a long chat runs with
+    # no cycle collection at all.
+    app = make_app()
+    startup_gc.hold()
+    try:
+        assert not gc.isenabled()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: app.chat_screen.prompt.region.area > 0)
+            await wait_for(pilot, gc.isenabled)
+            assert gc.get_freeze_count() > 0
+    finally:
+        startup_gc.release()
+        gc.unfreeze()  # the test process's objects are not a start-up's
+        gc.enable()
