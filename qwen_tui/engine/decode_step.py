@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qwen_tui.engine import bigdl
+from qwen_tui.engine import bigdl, memory
 
 # Architectures whose decoder layer is exactly: RMSNorm, q/k/v with rotary, attention,
 # o_proj, residual, RMSNorm, SiLU-gated MLP, residual.
@@ -201,11 +201,18 @@ def _rotate_half(x: Any) -> Any:
 
 
 def _append(cache: list[Any], layer: int, new: Any) -> Any:
-    """Write positions after the cached ones, in place, as bigdl's append_kv_cache does;
-    a layer's first keys and values are stored as they are (bigdl's own choice, too)."""
+    """Write positions after the cached ones, in place, as bigdl's append_kv_cache does.
+
+    A layer's first keys and values get a mapping of their own (memory.mapped_empty), at
+    their own size, as bigdl sizes them. Kept where they were computed, in the heap, they
+    stayed resident after the cache outgrew them (malloc keeps freed blocks this size):
+    +200 MB at the peak of a 946-token prompt (docs/BENCHMARKS.md).
+    """
     if len(cache) <= layer:
-        cache.append(new)
-        return new
+        stored = memory.mapped_empty(tuple(new.shape), new.dtype)
+        stored.copy_(new)
+        cache.append(stored)
+        return stored
     old = cache[layer]
     batch, heads, length, head_dim = old.shape
     count = new.shape[2]
