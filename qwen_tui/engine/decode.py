@@ -160,6 +160,8 @@ def decode(
     """
     import torch
 
+    from qwen_tui.engine.memory import release_free_memory
+
     base, head = split_head(model)
     processors = logits_processors(settings)
     sampler = torch.Generator().manual_seed(settings.seed) if settings.seed is not None else None
@@ -196,6 +198,10 @@ def decode(
         for _ in range(max_new_tokens):
             reserve(cache.past, ids.shape[1])  # a no-op but when the buffer is full
             hidden = forward(feed)
+            if len(feed) > 1:
+                # The prompt's activations, kept by malloc, go back before the first token:
+                # the LM head and the reply are the peak of a turn (docs/BENCHMARKS.md).
+                release_free_memory()
             cache.ids = ids[0].tolist()
             logits = head(hidden[:, -1:, :])[:, -1, :].float()
             if on_logits is not None:

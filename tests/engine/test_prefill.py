@@ -96,6 +96,25 @@ def test_a_first_chunk_is_stored_in_mappings_of_their_own(tiny_engine, monkeypat
     assert set(stored) <= mapped
 
 
+def test_the_prompts_freed_memory_goes_back_before_the_lm_head(tiny_engine, monkeypatch) -> None:
+    """malloc keeps a prompt's freed activations; the LM head's first call (its weights
+    paged in from the checkpoint) then stacked on them: the 1.8B model's peak RSS on a
+    946-token prompt went from 1796 to 1663 MB with them given back first."""
+    from qwen_tui.engine import memory
+    from qwen_tui.engine.decode import split_head
+
+    engine = tiny_engine("qwen2")
+    events: list[str] = []
+    monkeypatch.setattr(memory, "release_free_memory", lambda: events.append("release"))
+    _, head = split_head(engine.model)
+    hook = head.register_forward_pre_hook(lambda *_: events.append("head"))
+    try:
+        reply(engine, LONG, chunk=16)
+    finally:
+        hook.remove()  # the tiny engines are shared by the session's tests
+    assert events.index("release") < events.index("head")
+
+
 @pytest.mark.kernels
 def test_stopping_during_prefill_ends_before_the_first_token(tiny_engine) -> None:
     import torch
