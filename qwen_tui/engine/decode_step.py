@@ -105,7 +105,7 @@ class DecodeStep:
         linear forwards (bigdl's batch paths: AMX or dequantize -> GEMM) and skips the
         attention-score matmul bigdl's SDPA forward computes and throws away. The caller
         has made room in every layer's buffer (decode.reserve), except for a cache's
-        first chunk, which is stored as computed, as bigdl does.
+        first chunk, which is stored at its own size, as bigdl does (see _append).
         """
         import torch
 
