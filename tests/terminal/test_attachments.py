@@ -59,8 +59,10 @@ def test_bang_command_runs_after_yes_and_is_attached(
     tui.wait_drawn()
     tui.type_slowly("!echo hi from $PWD; ls")
     tui.press("enter")
-    dialog = tui.wait_for_screen("Run a command")
-    assert "$ echo hi from $PWD; ls" in dialog  # the command itself, before it runs
+    tui.wait_for_screen("Run a command")
+    # The command itself, before it runs (waited for: the title can be read a moment
+    # before the rest of the dialog reaches the screen).
+    tui.wait_for_screen("$ echo hi from $PWD; ls")
     answer_dialog(tui, "Run a command", "y")
     tui.wait_for_screen("📎 $ echo hi from")  # waiting in the draft, with its size
     tui.wait_for_screen("tokens")

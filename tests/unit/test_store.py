@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from qwen_tui.conversation import (
@@ -478,6 +478,10 @@ MESSAGE_KEYS = ["role", "content", "created", "incomplete", "stats"]
     message_key=st.sampled_from(MESSAGE_KEYS),
     stats_key=st.sampled_from([*GenerationStats().to_dict()]),
 )
+# A session from a newer qwen-tui (found by a run: the check once knew only listed or moved).
+@example(
+    garbage=b"", value=3, top_key="schema_version", message_key="role", stats_key="prompt_tokens"
+)
 def test_list_never_raises_on_random_content(
     tmp_path_factory: pytest.TempPathFactory,
     garbage: bytes,
@@ -502,8 +506,12 @@ def test_list_never_raises_on_random_content(
 
     listed = {s.id for s in store.list()}
     assert "good" in listed
+    # A file written by a newer qwen-tui is not damage: it stays where it is, told once.
+    left = {p.path.stem for p in store.problems if p.moved_to is None and "newer" in p.reason}
     for session_id in ["bytes", "value", "top", "message", "stats"]:
-        assert (session_id in listed) != bool(corrupt_files(store.dir, session_id))
+        moved = bool(corrupt_files(store.dir, session_id))
+        assert [session_id in listed, moved, session_id in left].count(True) == 1, session_id
+    assert left <= ({"top"} if top_key == "schema_version" else set())
     for session_id in listed:
         try:
             store.load(session_id)
